@@ -42,6 +42,11 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _py(value: object) -> object:
+    """numpy scalar -> Python scalar, for readable error messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _example_rows(mask: np.ndarray, k: int = 3) -> str:
     rows = np.flatnonzero(mask)[:k].tolist()
     return ", ".join(str(r) for r in rows)
@@ -236,7 +241,7 @@ class Interactions:
                 first = int(np.flatnonzero(dup)[0])
                 raise ValueError(
                     f"{int(dup.sum())} duplicate (user, item) pairs, e.g. input rows {pos[first - 1]} and "
-                    f"{pos[first]}: (user {user_vocab.raw[us[first]].tolist()!r}, item {item_vocab.raw[is_[first]].tolist()!r}); "
+                    f"{pos[first]}: (user {_py(user_vocab.raw[us[first]])!r}, item {_py(item_vocab.raw[is_[first]])!r}); "
                     "pass dedupe='keep_first', 'keep_last' or 'sum' to merge them"
                 )
             group = np.cumsum(~dup) - 1  # group id per sorted row
