@@ -400,7 +400,7 @@ class Interactions:
         ``timestamp`` when present."""
         import polars as pl
 
-        cols: dict[str, object] = {
+        cols: dict[str, np.ndarray] = {
             "user_id": self._user_vocab.raw[self.rows],
             "item_id": self._item_vocab.raw[self.indices],
         }

@@ -12,7 +12,12 @@ __all__ = ["Vocabulary"]
 
 
 def _as_raw_array(raw_ids: Iterable[Any] | npt.ArrayLike) -> np.ndarray:
-    arr = np.asarray(list(raw_ids) if not isinstance(raw_ids, np.ndarray) else raw_ids)
+    if isinstance(raw_ids, np.ndarray):
+        arr = raw_ids
+    elif isinstance(raw_ids, (str, bytes)) or not isinstance(raw_ids, Iterable):
+        raise ValueError(f"raw ids must be a one-dimensional sequence, got {type(raw_ids).__name__}")
+    else:
+        arr = np.asarray(list(raw_ids))
     if arr.ndim != 1:
         raise ValueError(f"raw ids must be one-dimensional, got shape {arr.shape}")
     if arr.dtype.kind in "iu":
