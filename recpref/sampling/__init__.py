@@ -1,0 +1,23 @@
+"""Vectorised sampling kernels: positive streams and exact negative samplers -> index tensors."""
+
+from recpref.sampling.generators import make_generator, stream_seed
+from recpref.sampling.negatives import (
+    HardNegativeSampler,
+    NegativeSampler,
+    PopularitySampler,
+    ScoreFn,
+    UniformSampler,
+)
+from recpref.sampling.positives import PositiveSampler, PositiveStream
+
+__all__ = [
+    "HardNegativeSampler",
+    "NegativeSampler",
+    "PopularitySampler",
+    "PositiveSampler",
+    "PositiveStream",
+    "ScoreFn",
+    "UniformSampler",
+    "make_generator",
+    "stream_seed",
+]

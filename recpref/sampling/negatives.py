@@ -1,0 +1,172 @@
+"""Exact negative samplers: they never return an item the user has interacted with.
+
+Rejection structure: each training pair is the int64 key ``user * n_items + item``. When
+``n_users * n_items`` bits fit ``bitset_max_bytes`` (default 256 MiB: Gowalla needs 153 MiB)
+the keys are a packed bitset and a lookup is one gather; otherwise they stay as a sorted
+array (CSR order already sorts them) and a lookup is a ``searchsorted``.
+Rejected candidates are redrawn, vectorised over the whole batch, until none remain; since a
+redraw comes from the same proposal, the accepted item follows the proposal restricted to the
+user's negatives exactly. Rows that keep failing (users whose positives hold most of the
+proposal mass) are finished with an explicit masked draw, so the loop always ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from recpref.data import Interactions
+
+__all__ = ["HardNegativeSampler", "NegativeSampler", "PopularitySampler", "UniformSampler"]
+
+_MAX_ROUNDS = 32
+_DEFAULT_BITSET_BYTES = 256 * 2**20
+
+
+def _packed_bitset(keys: np.ndarray, n_bits: int) -> np.ndarray:
+    """uint8 bitset with bit ``k & 7`` of byte ``k >> 3`` set for each (sorted, unique) key."""
+    bits = np.zeros((n_bits + 7) // 8, dtype=np.uint8)
+    if len(keys):
+        byte = keys >> 3
+        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+        # distinct bits of one byte: their sum is their OR
+        bits[byte[starts]] = np.add.reduceat((1 << (keys & 7)).astype(np.int64), starts).astype(np.uint8)
+    return bits
+
+
+class NegativeSampler:
+    """Base class: uniform proposal; subclasses change :meth:`_propose` / :meth:`_masked_draw`."""
+
+    def __init__(self, train: Interactions, device: torch.device | str = "cpu",
+                 bitset_max_bytes: int = _DEFAULT_BITSET_BYTES) -> None:
+        full = train.user_counts >= train.n_items
+        if full.any():
+            first = int(full.nonzero()[0][0])
+            raise ValueError(
+                f"{int(full.sum())} users interacted with every item (e.g. user index {first}); "
+                "no negative exists for them"
+            )
+        csr = train.to_torch(device)
+        self.device = torch.device(device)
+        self.n_users, self.n_items = train.n_users, train.n_items
+        rows = torch.repeat_interleave(torch.arange(train.n_users, device=self.device), csr.indptr.diff())
+        self.keys = rows * self.n_items + csr.indices  # sorted: CSR is row-major, indices sorted
+        self.indptr, self.indices = csr.indptr, csr.indices
+        n_bits = self.n_users * self.n_items
+        self.bits: torch.Tensor | None = None
+        if (n_bits + 7) // 8 <= bitset_max_bytes:
+            self.bits = torch.as_tensor(_packed_bitset(self.keys.cpu().numpy(), n_bits), device=self.device)
+
+    def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Bool tensor, True where (users, items) is a training pair. Broadcasts users (B,) over items (B, K)."""
+        if items.dim() == 2 and users.dim() == 1:
+            users = users.unsqueeze(1)
+        q = users * self.n_items + items
+        if self.bits is not None:
+            return ((self.bits[q >> 3] >> (q & 7).to(torch.uint8)) & 1).bool()
+        if len(self.keys) == 0:
+            return torch.zeros_like(q, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, q).clamp_max_(len(self.keys) - 1)
+        return self.keys[pos] == q
+
+    def _propose(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+        return torch.randint(self.n_items, shape, generator=gen, device=self.device)
+
+    def _proposal_weights(self) -> torch.Tensor:
+        return torch.ones(self.n_items, device=self.device)
+
+    def sample(self, users: torch.Tensor, n_neg: int, gen: torch.Generator) -> torch.Tensor:
+        """users (B,) int64 -> negatives (B, n_neg) int64, none of them a training positive."""
+        if n_neg < 1:
+            raise ValueError(f"n_neg must be >= 1, got {n_neg}")
+        users = users.to(self.device)
+        if users.numel() and (users.min() < 0 or users.max() >= self.n_users):
+            raise ValueError(f"user indices out of range [0, {self.n_users})")
+        out = self._propose((len(users), n_neg), gen)
+        bad = self.is_positive(users, out)
+        for _ in range(_MAX_ROUNDS):
+            rows, cols = bad.nonzero(as_tuple=True)
+            if len(rows) == 0:
+                return out
+            redraw = self._propose((len(rows),), gen)
+            out[rows, cols] = redraw
+            bad[rows, cols] = self.is_positive(users[rows], redraw)
+        rows, cols = bad.nonzero(as_tuple=True)
+        if len(rows):
+            out[rows, cols] = self._masked_draw(users[rows], gen)
+        return out
+
+    def _masked_draw(self, users: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Exact draw for a few stubborn (user) rows: proposal weights with positives zeroed."""
+        w = self._proposal_weights().expand(len(users), -1).clone()
+        starts, ends = self.indptr[users], self.indptr[users + 1]
+        lens = ends - starts
+        row = torch.repeat_interleave(torch.arange(len(users), device=self.device), lens)
+        offs = torch.arange(int(lens.sum()), device=self.device) - torch.repeat_interleave(
+            torch.cumsum(lens, 0) - lens, lens
+        )
+        w[row, self.indices[torch.repeat_interleave(starts, lens) + offs]] = 0.0
+        if (w.sum(1) <= 0).any():
+            raise ValueError("a user has no negative item with non-zero sampling weight")
+        return torch.multinomial(w, 1, generator=gen).squeeze(1)
+
+
+class UniformSampler(NegativeSampler):
+    """Uniform over each user's non-interacted items."""
+
+
+class PopularitySampler(NegativeSampler):
+    """P(j | u) proportional to ``(count_j + smoothing) ** exponent`` over u's negatives.
+
+    Proposal by inverse CDF (``searchsorted`` on the cumulative weights). ``smoothing`` > 0
+    keeps never-seen items reachable when ``exponent`` > 0.
+    """
+
+    def __init__(self, train: Interactions, exponent: float = 0.75, smoothing: float = 0.0,
+                 device: torch.device | str = "cpu", bitset_max_bytes: int = _DEFAULT_BITSET_BYTES) -> None:
+        super().__init__(train, device, bitset_max_bytes)
+        if smoothing < 0 or exponent != exponent:
+            raise ValueError(f"need smoothing >= 0 and a finite exponent, got {smoothing}, {exponent}")
+        counts = torch.as_tensor(train.item_counts, dtype=torch.float64, device=self.device)
+        w = (counts + smoothing) ** exponent
+        w[counts + smoothing == 0] = 0.0  # 0 ** negative exponent would be inf
+        if not torch.isfinite(w).all() or w.sum() <= 0:
+            raise ValueError("popularity weights are all zero or not finite; add smoothing")
+        self.weights = w
+        cdf = torch.cumsum(w, 0)
+        self.cdf = cdf / cdf[-1]
+
+    def _propose(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+        u = torch.rand(shape, generator=gen, device=self.device, dtype=torch.float64)
+        return torch.searchsorted(self.cdf, u, right=True).clamp_max_(self.n_items - 1)
+
+    def _proposal_weights(self) -> torch.Tensor:
+        return self.weights
+
+
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(users (B,), items (B, M)) -> scores (B, M)."""
+
+
+class HardNegativeSampler:
+    """Dynamic hard negatives: draw ``n_candidates`` exact negatives per slot from ``base``,
+    score them, keep the highest-scored (Zhang et al., DNS)."""
+
+    def __init__(self, base: NegativeSampler, n_candidates: int = 16) -> None:
+        if n_candidates < 1:
+            raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
+        self.base = base
+        self.n_candidates = n_candidates
+
+    def sample(self, users: torch.Tensor, n_neg: int, gen: torch.Generator, score_fn: ScoreFn) -> torch.Tensor:
+        """users (B,) -> negatives (B, n_neg), each the argmax of ``score_fn`` over its candidates."""
+        b = len(users)
+        cand = self.base.sample(users, n_neg * self.n_candidates, gen)  # (B, n_neg * M)
+        with torch.no_grad():
+            scores = score_fn(users, cand)
+        if scores.shape != cand.shape:
+            raise ValueError(f"score_fn returned shape {tuple(scores.shape)}, expected {tuple(cand.shape)}")
+        best = scores.view(b, n_neg, self.n_candidates).argmax(-1, keepdim=True)
+        return cand.view(b, n_neg, self.n_candidates).gather(-1, best).squeeze(-1)

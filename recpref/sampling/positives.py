@@ -1,0 +1,49 @@
+"""Positive streams: (user, item) index tensors drawn from the observed interactions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from recpref.data import Interactions
+
+__all__ = ["PositiveSampler", "PositiveStream"]
+
+PositiveStream = Literal["interactions", "users"]
+"""``interactions``: uniform over stored (user, item) pairs (LearnBPR's bootstrap).
+``users``: a user uniformly among users with at least one interaction, then one of their
+items uniformly (LightGCN's sampler)."""
+
+
+class PositiveSampler:
+    """Draws observed (user, item) pairs with replacement, vectorised over the CSR arrays.
+
+    Tensors live on ``device``; every draw takes an explicit ``torch.Generator`` on that device.
+    """
+
+    def __init__(self, train: Interactions, stream: PositiveStream = "interactions",
+                 device: torch.device | str = "cpu") -> None:
+        if stream not in ("interactions", "users"):
+            raise ValueError(f"stream must be 'interactions' or 'users', got {stream!r}")
+        csr = train.to_torch(device)
+        self.stream: PositiveStream = stream
+        self.device = torch.device(device)
+        self.indptr = csr.indptr
+        self.indices = csr.indices
+        self.rows = torch.repeat_interleave(torch.arange(train.n_users, device=self.device), csr.indptr.diff())
+        self.active_users = torch.nonzero(csr.indptr.diff() > 0).flatten()
+        self.n_users, self.n_items = train.n_users, train.n_items
+
+    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``n`` pairs: users (n,) int64 and items (n,) int64."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if self.stream == "interactions":
+            idx = torch.randint(len(self.indices), (n,), generator=gen, device=self.device)
+            return self.rows[idx], self.indices[idx]
+        users = self.active_users[torch.randint(len(self.active_users), (n,), generator=gen, device=self.device)]
+        start = self.indptr[users]
+        deg = self.indptr[users + 1] - start
+        offset = (torch.rand(n, generator=gen, device=self.device) * deg).long().clamp_max_(deg - 1)
+        return users, self.indices[start + offset]
