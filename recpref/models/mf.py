@@ -1,0 +1,95 @@
+"""Matrix factorisation: s_ui = p_u . q_i (+ b_u + b_i)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["MF", "Encoder"]
+
+
+class Encoder(nn.Module):
+    """Base for models that map ids to scores through user and item representations.
+
+    Subclasses implement :meth:`embed`, returning ``(user_repr (n_users, d), item_repr
+    (n_items, d))``, plus optional per-id biases via :meth:`biases`.
+    """
+
+    n_users: int
+    n_items: int
+
+    def embed(self) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def biases(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        return None, None
+
+    def _check(self, users: torch.Tensor, items: torch.Tensor | None = None) -> None:
+        if users.numel() and (int(users.min()) < 0 or int(users.max()) >= self.n_users):
+            raise ValueError(f"user indices out of range [0, {self.n_users})")
+        if items is not None and items.numel() and (int(items.min()) < 0 or int(items.max()) >= self.n_items):
+            raise ValueError(f"item indices out of range [0, {self.n_items})")
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """users (B,), items (B,) or (B, K) -> scores of the same shape as items."""
+        self._check(users, items)
+        u_all, i_all = self.embed()
+        u = u_all[users]
+        i = i_all[items]
+        s = (u * i).sum(-1) if items.dim() == 1 else torch.einsum("bd,bkd->bk", u, i)
+        bu, bi = self.biases()
+        if bu is not None:
+            s = s + (bu[users] if items.dim() == 1 else bu[users].unsqueeze(-1))
+        if bi is not None:
+            s = s + bi[items]
+        return s
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """users (B,) -> scores (B, n_items)."""
+        self._check(users)
+        u_all, i_all = self.embed()
+        s = u_all[users] @ i_all.T
+        bu, bi = self.biases()
+        if bu is not None:
+            s = s + bu[users].unsqueeze(-1)
+        if bi is not None:
+            s = s + bi.unsqueeze(0)
+        return s
+
+
+class MF(Encoder):
+    """Matrix factorisation with optional user/item biases.
+
+    Embeddings are initialised N(0, ``init_std``) (LightGCN's code uses 0.1); biases at 0.
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 64, *, biases: bool = False,
+                 init_std: float = 0.1) -> None:
+        super().__init__()
+        if n_users < 1 or n_items < 1 or dim < 1:
+            raise ValueError(f"need n_users, n_items, dim >= 1, got {n_users}, {n_items}, {dim}")
+        self.n_users, self.n_items, self.dim = n_users, n_items, dim
+        self.user_emb = nn.Embedding(n_users, dim)
+        self.item_emb = nn.Embedding(n_items, dim)
+        nn.init.normal_(self.user_emb.weight, std=init_std)
+        nn.init.normal_(self.item_emb.weight, std=init_std)
+        self.user_bias = nn.Parameter(torch.zeros(n_users)) if biases else None
+        self.item_bias = nn.Parameter(torch.zeros(n_items)) if biases else None
+
+    def embed(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_emb.weight, self.item_emb.weight
+
+    def biases(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        return self.user_bias, self.item_bias
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        # Gather only the rows needed (no full-table pass) for training throughput.
+        self._check(users, items)
+        u = self.user_emb(users)
+        i = self.item_emb(items)
+        s = (u * i).sum(-1) if items.dim() == 1 else torch.einsum("bd,bkd->bk", u, i)
+        if self.user_bias is not None:
+            s = s + (self.user_bias[users] if items.dim() == 1 else self.user_bias[users].unsqueeze(-1))
+        if self.item_bias is not None:
+            s = s + self.item_bias[items]
+        return s
