@@ -1,0 +1,94 @@
+"""Streams whole batches of sampled index tensors: no per-index Dataset/DataLoader overhead."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from recpref.data import Interactions, Split
+from recpref.sampling import NegativeSampler, PopularitySampler, PositiveSampler, PositiveStream, UniformSampler, make_generator
+
+__all__ = ["NegativeKind", "PreferenceDataModule", "SampledBatches"]
+
+NegativeKind = Literal["uniform", "popularity"]
+
+
+class SampledBatches(IterableDataset[dict[str, torch.Tensor]]):
+    """One epoch = ``steps`` batches ``{"users" (B,), "pos" (B,), "neg" (B, n_neg)}``.
+
+    Each epoch draws from a fresh generator seeded by (seed, rank, epoch), so runs repeat
+    exactly and distributed ranks draw different streams.
+    """
+
+    def __init__(self, positives: PositiveSampler, negatives: NegativeSampler, *, batch_size: int,
+                 n_neg: int, steps: int, seed: int) -> None:
+        self.positives, self.negatives = positives, negatives
+        self.batch_size, self.n_neg, self.steps, self.seed = batch_size, n_neg, steps, seed
+        self.epoch = 0
+        self.rank = 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        gen = make_generator(self.seed, rank=self.rank, epoch=self.epoch, device=self.positives.device)
+        self.epoch += 1  # the next pass over the loader is the next epoch
+        for _ in range(self.steps):
+            users, pos = self.positives.sample(self.batch_size, gen)
+            yield {"users": users, "pos": pos, "neg": self.negatives.sample(users, self.n_neg, gen)}
+
+
+class _One(IterableDataset[torch.Tensor]):
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        yield torch.zeros(1)
+
+
+class PreferenceDataModule(pl.LightningDataModule):
+    """Training batches of (user, positive, negatives) from ``split.train``.
+
+    An epoch has ``ceil(train.nnz / batch_size)`` steps (|train| samples, as in LightGCN's
+    code) unless ``steps_per_epoch`` is given. Validation is a single placeholder batch: the
+    module scores ``split.valid`` with `recpref.evaluation.evaluate` at the end of the epoch.
+    """
+
+    def __init__(self, split: Split, *, batch_size: int = 2048, n_neg: int = 1,
+                 negatives: NegativeKind = "uniform", popularity_exponent: float = 0.75,
+                 stream: PositiveStream = "interactions", steps_per_epoch: int | None = None,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1 or n_neg < 1:
+            raise ValueError(f"need batch_size >= 1 and n_neg >= 1, got {batch_size}, {n_neg}")
+        if negatives not in ("uniform", "popularity"):
+            raise ValueError(f"negatives must be 'uniform' or 'popularity', got {negatives!r}")
+        self.split = split
+        self.batch_size, self.n_neg, self.seed = batch_size, n_neg, seed
+        self.negatives_kind: NegativeKind = negatives
+        self.popularity_exponent = popularity_exponent
+        self.stream: PositiveStream = stream
+        self.steps = steps_per_epoch or math.ceil(split.train.nnz / batch_size)
+        self._batches: SampledBatches | None = None
+
+    def _build(self) -> SampledBatches:
+        train: Interactions = self.split.train
+        neg: NegativeSampler = (
+            UniformSampler(train) if self.negatives_kind == "uniform"
+            else PopularitySampler(train, exponent=self.popularity_exponent, smoothing=1.0)
+        )
+        return SampledBatches(PositiveSampler(train, self.stream), neg, batch_size=self.batch_size,
+                              n_neg=self.n_neg, steps=self.steps, seed=self.seed)
+
+    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        if self._batches is None:
+            self._batches = self._build()
+        if self.trainer is not None:
+            self._batches.epoch = self.trainer.current_epoch
+            self._batches.rank = self.trainer.global_rank
+        return DataLoader(self._batches, batch_size=None)
+
+    def val_dataloader(self) -> DataLoader[torch.Tensor]:
+        return DataLoader(_One(), batch_size=None)

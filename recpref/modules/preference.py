@@ -1,0 +1,150 @@
+"""`PreferenceModule`: encoder + loss + optimiser settings as a LightningModule.
+
+``training_step`` = score the sampled batch -> loss -> log. Sampling comes from the
+datamodule, scoring from the encoder, the loss from `recpref.losses`, and validation from
+`recpref.evaluation.evaluate` (the same function benchmarks use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+
+from recpref.data import Interactions
+from recpref.losses import bpo_loss, bpr_loss, l2_regularization, nbpo_exact_loss, nbpo_surrogate_loss
+from recpref.models import MF, Encoder
+
+__all__ = ["LossName", "OptimizerName", "PreferenceModule", "nbpo_flip_model"]
+
+LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact"]
+OptimizerName = Literal["adam", "sgd", "adagrad"]
+
+
+class PreferenceModule(pl.LightningModule):
+    """Learns user preferences from sampled (user, positive, negatives) batches.
+
+    ``model`` scores user-item pairs. NBPO losses also need ``flip_model``, the second
+    low-rank factorisation whose sigmoid is the per user-item flip rate (created as an MF of
+    ``flip_dim`` when not given). ``reg`` multiplies the L2 of the batch's layer-0
+    embeddings divided by the batch size (LightGCN/NGCF code); ``reg_flip`` the same for the
+    flip model. Validation, when ``eval_train``/``eval_target`` are set, logs
+    ``val/<metric>@<k>`` computed by `recpref.evaluation.evaluate`.
+    """
+
+    def __init__(
+        self,
+        model: Encoder,
+        *,
+        loss: LossName = "bpr",
+        lr: float = 1e-3,
+        reg: float = 1e-4,
+        optimizer: OptimizerName = "adam",
+        flip_model: Encoder | None = None,
+        flip_dim: int = 50,
+        reg_flip: float = 1e-4,
+        eval_train: Interactions | None = None,
+        eval_target: Interactions | None = None,
+        eval_k: Sequence[int] = (20,),
+        eval_batch_size: int = 1024,
+    ) -> None:
+        super().__init__()
+        if loss not in ("bpr", "bpo", "nbpo", "nbpo_exact"):
+            raise ValueError(f"loss must be one of bpr, bpo, nbpo, nbpo_exact; got {loss!r}")
+        if optimizer not in ("adam", "sgd", "adagrad"):
+            raise ValueError(f"optimizer must be adam, sgd or adagrad; got {optimizer!r}")
+        if lr <= 0 or reg < 0 or reg_flip < 0:
+            raise ValueError(f"need lr > 0, reg >= 0, reg_flip >= 0; got {lr}, {reg}, {reg_flip}")
+        self.save_hyperparameters(ignore=["model", "flip_model", "eval_train", "eval_target"])
+        self.model = model
+        self.loss_name: LossName = loss
+        self.flip_model = flip_model
+        if loss.startswith("nbpo") and flip_model is None:
+            self.flip_model = nbpo_flip_model(model.n_users, model.n_items, flip_dim)
+        self.eval_train, self.eval_target = eval_train, eval_target
+        self.eval_k = tuple(eval_k)
+
+    # ----------------------------------------------------------------- training
+    def _reg_term(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        b = len(users)
+        total = torch.zeros((), device=users.device)
+        for m, coef in ((self.model, self.hparams["reg"]), (self.flip_model, self.hparams["reg_flip"])):
+            if m is None or coef == 0:
+                continue
+            u, i = _ego(m, users, torch.cat([pos.unsqueeze(1), neg], 1))
+            total = total + coef * l2_regularization(u, i, batch_size=b)
+        return total
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        s_pos = self.model.score(users, pos)
+        s_neg = self.model.score(users, neg)
+        if self.loss_name == "bpr":
+            main = bpr_loss(s_pos, s_neg)
+        elif self.loss_name == "bpo":
+            main = bpo_loss(s_pos, s_neg)
+        else:
+            assert self.flip_model is not None
+            f_pos, f_neg = self.flip_model.score(users, pos), self.flip_model.score(users, neg)
+            fn = nbpo_surrogate_loss if self.loss_name == "nbpo" else nbpo_exact_loss
+            main = fn(s_pos, f_pos, s_neg, f_neg)
+        loss = main + self._reg_term(users, pos, neg)
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(users))
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        lr = self.hparams["lr"]
+        name = self.hparams["optimizer"]
+        if name == "adam":
+            return torch.optim.Adam(self.parameters(), lr=lr)
+        if name == "adagrad":
+            return torch.optim.Adagrad(self.parameters(), lr=lr)
+        return torch.optim.SGD(self.parameters(), lr=lr)
+
+    # ----------------------------------------------------------------- validation
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        return None
+
+    def on_validation_epoch_end(self) -> None:
+        if self.eval_train is None or self.eval_target is None:
+            return
+        from recpref.evaluation import evaluate
+
+        result = evaluate(self.score_all, self.eval_train, self.eval_target, k=self.eval_k,
+                          metrics=("recall", "ndcg"), batch_size=self.hparams["eval_batch_size"],
+                          device=self.device)
+        for name, value in result.metrics.items():
+            self.log(f"val/{name}", value, prog_bar=name.startswith("recall"))
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """users (B,) -> (B, n_items) ranking scores (for NBPO: the preference model rho only)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self.model.score_all(users.to(self.device))
+        finally:
+            self.model.train(was_training)
+
+
+def nbpo_flip_model(n_users: int, n_items: int, dim: int = 50) -> MF:
+    """The flip-rate factorisation with the official NBPO init: P ~ 5 U(0,1)/sqrt(d),
+    Q ~ -5 U(0,1)/sqrt(d), so phi = sigmoid(p . q) starts near 0.002 (positives trusted)."""
+    flip = MF(n_users, n_items, dim)
+    with torch.no_grad():
+        flip.user_emb.weight.uniform_(0.0, 5.0 / dim**0.5)
+        flip.item_emb.weight.uniform_(-5.0 / dim**0.5, 0.0)
+    return flip
+
+
+def _ego(model: Encoder, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer-0 embeddings used for L2: graph encoders expose them, MF uses its tables."""
+    ego = getattr(model, "ego_embeddings", None)
+    if ego is not None:
+        u, i = ego(users, items)
+        return u, i
+    if isinstance(model, MF):
+        return model.user_emb(users), model.item_emb(items)
+    raise TypeError(f"cannot regularise {type(model).__name__}: it exposes no ego_embeddings()")
