@@ -1,0 +1,27 @@
+"""Evaluation: scores + held-out truth -> numbers. Knows nothing about training."""
+
+from recpref.evaluation.candidates import evaluate_candidates
+from recpref.evaluation.metrics import (
+    BEYOND_METRICS,
+    DEFAULT_METRICS,
+    RANKING_METRICS,
+    MetricName,
+    gini_index,
+    ranking_metrics,
+)
+from recpref.evaluation.protocol import EvalResult, Scorer, evaluate
+from recpref.evaluation.ranking import canonical_topk
+
+__all__ = [
+    "BEYOND_METRICS",
+    "DEFAULT_METRICS",
+    "RANKING_METRICS",
+    "EvalResult",
+    "MetricName",
+    "Scorer",
+    "canonical_topk",
+    "evaluate",
+    "evaluate_candidates",
+    "gini_index",
+    "ranking_metrics",
+]
