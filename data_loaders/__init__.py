@@ -1,0 +1,121 @@
+"""Public dataset loaders: files + sha256 manifest + parser -> `recpref.data` objects.
+
+    >>> import data_loaders
+    >>> ds = data_loaders.load("ml-100k")          # embedded in the recbole wheel, no download
+    >>> ds.interactions.shape
+    (943, 1682)
+
+Other datasets are read from ``root`` or ``$RECPREF_DATA_DIR/<name>``; every file is checked
+against the sha256 in the manifest before it is parsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_loaders import lightgcn, mnar, movielens, sequences, small  # noqa: F401 - registers datasets
+from data_loaders._core import (
+    REGISTRY,
+    ChecksumError,
+    Dataset,
+    DatasetInfo,
+    DatasetNotFoundError,
+    check_files,
+    resolve_root,
+    sha256_file,
+)
+
+__all__ = [
+    "ChecksumError",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DatasetStatus",
+    "load",
+    "names",
+    "sha256_file",
+    "status",
+]
+
+
+def names() -> list[str]:
+    """Every dataset name `load` knows."""
+    return list(REGISTRY)
+
+
+def _info(name: str) -> DatasetInfo:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def _layout(info: DatasetInfo, root: Path) -> DatasetInfo:
+    """GroupLens' own layout (after download=True) has other files than the staged copies."""
+    if info.name == "ml-1m" and (root / "ratings.dat").is_file():
+        return dataclasses.replace(info, files=movielens.ML1M_GROUPLENS_FILES)
+    if info.name == "ml-100k" and (root / "u.data").is_file() and not (root / "ml-100k.inter").is_file():
+        return dataclasses.replace(info, files=movielens.ML100K_GROUPLENS_FILES)
+    return info
+
+
+def load(name: str, root: str | Path | None = None, *, download: bool = False, verify: bool = True) -> Dataset:
+    """Load dataset ``name`` from ``root`` (default ``$RECPREF_DATA_DIR/<name>``; ml-100k
+    defaults to the copy inside the recbole wheel).
+
+    ``download=True`` (MovieLens only) fetches GroupLens' zip into ``root`` or
+    ``~/.cache/recpref/<name>`` when the files are not there, checking its published md5.
+    Raises `DatasetNotFoundError` for missing files, `ChecksumError` for a sha256 mismatch.
+    """
+    info = _info(name)
+    if download:
+        if name not in movielens.URLS:
+            raise ValueError(f"download=True is only available for {sorted(movielens.URLS)}; {name}: {info.source}")
+        base = Path(root).expanduser() if root is not None else Path.home() / ".cache" / "recpref" / name
+        if not any((base / f).is_file() for f in ("u.data", "ratings.dat", "ml-100k.inter")):
+            movielens.download(name, base)
+        path = base
+    else:
+        path = resolve_root(info, root)
+    info = _layout(info, path)
+    check_files(info, path, verify=verify)
+    return info.parse(path)
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    name: str
+    root: str
+    available: bool
+    verified: bool | None
+    message: str
+
+
+def status(verify: bool = True) -> list[DatasetStatus]:
+    """For each known dataset: where it would be read from, whether its files are there and
+    whether they match the manifest (None when not checked or no checksum is known)."""
+    out: list[DatasetStatus] = []
+    for name, info in REGISTRY.items():
+        try:
+            path = resolve_root(info, None)
+        except DatasetNotFoundError as exc:
+            out.append(DatasetStatus(name, "-", False, None, str(exc).split(":")[0]))
+            continue
+        info = _layout(info, path)
+        missing = [f for f in info.files if not (path / f).is_file()]
+        if missing:
+            out.append(DatasetStatus(name, str(path), False, None, f"missing {len(missing)} file(s)"))
+            continue
+        if not verify:
+            out.append(DatasetStatus(name, str(path), True, None, "present (not verified)"))
+            continue
+        try:
+            check_files(info, path, verify=True)
+        except ChecksumError as exc:
+            out.append(DatasetStatus(name, str(path), True, False, str(exc).split(";")[0]))
+            continue
+        known = all(v is not None for v in info.files.values())
+        out.append(DatasetStatus(name, str(path), True, True if known else None,
+                                 "sha256 ok" if known else "no known sha256 to verify against"))
+    return out
