@@ -1,0 +1,106 @@
+"""Run several runners on one split and measure every row with the same evaluator."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from recpref.benchmarking.base import Runner, RunResult
+from recpref.data import Split
+from recpref.evaluation import evaluate
+
+
+def run_benchmark(
+    split: Split,
+    runners: Sequence[Runner],
+    *,
+    k: Sequence[int] = (10, 20),
+    metrics: Sequence[str] = ("recall", "ndcg", "precision", "mrr", "hit", "map", "coverage"),
+    seed: int = 2020,
+    on_result: Callable[[RunResult], None] | None = None,
+    raise_errors: bool = False,
+) -> list[RunResult]:
+    """Fit each runner on ``split.train`` and evaluate it on ``split.test`` with `evaluate`.
+
+    ``train_seconds`` is the wall time of ``fit`` alone (data conversion into the tool's own
+    format included, since a user pays it too); evaluation is timed separately. A runner that
+    raises gets a row with ``error`` set (the traceback's last line) unless ``raise_errors``.
+    """
+    results: list[RunResult] = []
+    for runner in runners:
+        t0 = time.perf_counter()
+        try:
+            runner.fit(split.train, seed)
+            train_s = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            res = evaluate(runner.score_all, split.train, split.test, k=k, metrics=metrics)
+            eval_s = time.perf_counter() - t1
+            row = RunResult(runner.name, runner.tool, res.metrics, train_s, eval_s, runner.params(), res.n_users)
+        except Exception as exc:  # noqa: BLE001 - recorded in the row, re-raised on request
+            if raise_errors:
+                raise
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            row = RunResult(runner.name, runner.tool, {}, time.perf_counter() - t0, 0.0, runner.params(), 0, last)
+        results.append(row)
+        if on_result is not None:
+            on_result(row)
+    return results
+
+
+def format_table(results: Sequence[RunResult], columns: Sequence[str] = ("recall@20", "ndcg@20"),
+                 reference: str | None = None) -> str:
+    """A Markdown table: one row per runner, metric columns, train time, and — when
+    ``reference`` names a row — each row's train time as a ratio to it."""
+    ref_time = next((r.train_seconds for r in results if r.name == reference and r.error is None), None)
+    head = ["model", "tool", *columns, "train s", "eval s"]
+    if ref_time:
+        head.append(f"time / {reference}")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        if r.error is not None:
+            cells = [r.name, r.tool, *(["—"] * len(columns)), f"{r.train_seconds:.2f}", "—"]
+            if ref_time:
+                cells.append("—")
+            lines.append("| " + " | ".join(cells) + f" |  error: {r.error}")
+            continue
+        cells = [r.name, r.tool, *(f"{r.metrics.get(c, float('nan')):.4f}" for c in columns),
+                 f"{r.train_seconds:.2f}", f"{r.eval_seconds:.2f}"]
+        if ref_time:
+            ratio = r.train_seconds / ref_time
+            cells.append(f"{ratio:.2f}x" if ratio >= 0.01 else "<0.01x")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_results(results: Sequence[RunResult], path: str | Path, metric: str = "recall@20",
+                 title: str = "") -> Path:
+    """Scatter of ``metric`` against train time (log scale), one labelled point per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in results if r.error is None and metric in r.metrics]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in ok:
+        t = max(r.train_seconds, 1e-3)
+        ax.scatter([t], [r.metrics[metric]], s=40)
+        ax.annotate(r.name, (t, r.metrics[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("train time, seconds (log scale)")
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} vs train time")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def results_to_json(results: Sequence[RunResult], **meta: Any) -> dict[str, Any]:
+    return {**meta, "results": [r.to_dict() for r in results]}

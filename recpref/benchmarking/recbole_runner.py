@@ -1,0 +1,151 @@
+"""RecBole 1.2.1 BPR as a benchmark runner: trained on recpref's exact training set, scored
+by recpref's evaluator. recbole is imported lazily, only here, only inside `fit`.
+
+RecBole 1.2.1 predates this stack; the shims below are the smallest that make it run and are
+applied inside `fit` only:
+- numpy 2 removed ``np.float_``, ``np.complex_`` and ``np.unicode_``, which recbole uses and which
+  its ``Config.compatibility_settings`` reads while it also sets ``np.float``, ``np.int``... on the
+  numpy module. We alias the three, and after `fit` remove every numpy attribute RecBole added,
+  so the rest of the process sees an unmodified numpy.
+- ``recbole.quick_start`` imports ``ray.tune`` -> ``pkg_resources`` (gone with setuptools >= 81):
+  we never import quick_start; Config/create_dataset/data_preparation/BPR/Trainer directly.
+- pandas 3 turns recbole's ``df[col].fillna(..., inplace=True)`` into a no-op; that code only
+  fills *missing* token/float values, and the atomic file we write has none, so it is moot.
+- torch >= 2.6 ``torch.load`` defaults to weights_only: we never save or reload a RecBole
+  checkpoint (``saved=False``), so the final weights are the ones after the last epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recpref.data import Interactions
+
+
+class RecBoleBPR:
+    """RecBole's BPR (MF + BPR loss, uniform negatives, Adam) for ``epochs`` epochs, no early
+    stopping and no model selection (RecBole never sees validation or test data here)."""
+
+    name = "RecBole BPR"
+    tool = "recbole"
+
+    def __init__(self, epochs: int = 100, batch_size: int = 2048, lr: float = 1e-3, dim: int = 64,
+                 device: str = "cpu", show_progress: bool = False) -> None:
+        self.epochs, self.batch_size, self.lr, self.dim = epochs, batch_size, lr, dim
+        self.device, self.show_progress = device, show_progress
+        self._user: torch.Tensor | None = None
+        self._item: torch.Tensor | None = None
+        self.train_seconds = float("nan")
+        self.epoch_seconds = float("nan")
+
+    def params(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "dim": self.dim,
+                "device": self.device}
+
+    def fit(self, train: Interactions, seed: int) -> None:
+        before = set(vars(np))
+        shims = {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}
+        for attr, value in shims.items():  # numpy 2 shim, see module docstring
+            if attr not in before:
+                setattr(np, attr, value)
+        try:
+            # RecBole's deprecation noise on this stack (torch.cuda.amp, pandas chained fillna on
+            # columns that have no missing values) says nothing about this run.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # RecBole's Config also parses sys.argv ("--key=value"): hide the caller's argv so
+                # our CLI flags (e.g. --seed) can never leak into RecBole's configuration.
+                argv, sys.argv = sys.argv, sys.argv[:1]
+                try:
+                    self._fit(train, seed)
+                finally:
+                    sys.argv = argv
+        finally:
+            for attr in set(vars(np)) - before:
+                delattr(np, attr)
+
+    def _fit(self, train: Interactions, seed: int) -> None:
+        from recbole.config import Config  # type: ignore[import-untyped]
+        from recbole.data import create_dataset, data_preparation  # type: ignore[import-untyped]
+        from recbole.model.general_recommender import BPR  # type: ignore[import-untyped]
+        from recbole.trainer import Trainer  # type: ignore[import-untyped]
+        from recbole.utils import init_seed  # type: ignore[import-untyped]
+
+        start = time.perf_counter()
+        cwd = os.getcwd()
+        with tempfile.TemporaryDirectory(prefix="recpref-recbole-") as tmp:
+            data_dir = Path(tmp) / "data" / "recpref"
+            data_dir.mkdir(parents=True)
+            rows, cols = train.rows, train.indices
+            lines = "".join(f"{u}\t{i}\n" for u, i in zip(rows.tolist(), cols.tolist()))
+            header = "user_id:token\titem_id:token\n"
+            (data_dir / "recpref.train.inter").write_text(header + lines)
+            # RecBole insists on valid/test parts; one training pair each. Never used: no
+            # evaluation, no early stopping, no model selection happens inside RecBole.
+            first = f"{rows[0]}\t{cols[0]}\n"
+            (data_dir / "recpref.valid.inter").write_text(header + first)
+            (data_dir / "recpref.test.inter").write_text(header + first)
+            config = Config(model="BPR", dataset="recpref", config_dict={
+                "data_path": str(Path(tmp) / "data"),
+                "benchmark_filename": ["train", "valid", "test"],
+                "load_col": {"inter": ["user_id", "item_id"]},
+                "user_inter_num_interval": "[0,inf)",
+                "item_inter_num_interval": "[0,inf)",
+                "embedding_size": self.dim,
+                "train_batch_size": self.batch_size,
+                "learning_rate": self.lr,
+                "epochs": self.epochs,
+                "seed": seed,
+                "reproducibility": True,
+                "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1},
+                "eval_step": 0,
+                "use_gpu": self.device != "cpu",
+                "device": self.device,
+                "checkpoint_dir": str(Path(tmp) / "saved"),
+                "show_progress": self.show_progress,
+                "state": "WARNING",
+                "worker": 0,
+            })
+            os.chdir(tmp)  # RecBole writes log_tensorboard/ relative to the working directory
+            try:
+                init_seed(seed, True)
+                logging.getLogger().setLevel(logging.WARNING)
+                dataset = create_dataset(config)
+                train_data, _, _ = data_preparation(config, dataset)
+                model = BPR(config, train_data.dataset).to(config["device"])
+                trainer = Trainer(config, model)
+                t_train = time.perf_counter()
+                trainer.fit(train_data, valid_data=None, saved=False, show_progress=self.show_progress,
+                            verbose=False)
+                self.epoch_seconds = (time.perf_counter() - t_train) / max(self.epochs, 1)
+                user_w = model.user_embedding.weight.detach().cpu()
+                item_w = model.item_embedding.weight.detach().cpu()
+                u_tok = dataset.field2token_id["user_id"]
+                i_tok = dataset.field2token_id["item_id"]
+            finally:
+                os.chdir(cwd)
+        # recpref index -> RecBole internal id (0 is RecBole's padding id).
+        u_map = torch.tensor([u_tok.get(str(u), 0) for u in range(train.n_users)])
+        i_ids = [i_tok.get(str(i), 0) for i in range(train.n_items)]
+        item_emb = item_w[torch.tensor(i_ids)].clone()
+        # Items without a training interaction are unknown to RecBole; they keep a zero
+        # embedding (score 0), which is what a never-updated item row means.
+        item_emb[torch.tensor([t == 0 for t in i_ids])] = 0.0
+        self._user = user_w[u_map].contiguous()
+        self._item = item_emb.contiguous()
+        self.train_seconds = time.perf_counter() - start
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        if self._user is None or self._item is None:
+            raise RuntimeError("RecBoleBPR is not fitted; call fit(train, seed) first")
+        return self._user[users.cpu()] @ self._item.T

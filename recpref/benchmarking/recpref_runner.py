@@ -1,0 +1,63 @@
+"""recpref's own models as benchmark rows: encoder + loss trained by Lightning."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Literal
+
+import torch
+
+from recpref.data import Interactions, Split
+
+ModelName = Literal["mf", "lightgcn"]
+
+
+class RecprefRunner:
+    """Trains ``model`` with ``loss`` through `PreferenceModule` for ``epochs`` epochs (no early
+    stopping, no validation: the benchmark's test split is never seen during training)."""
+
+    tool = "recpref"
+
+    def __init__(self, model: ModelName = "mf", loss: str = "bpr", *, epochs: int = 100, batch_size: int = 2048,
+                 lr: float = 1e-3, dim: int = 64, reg: float = 0.0, n_layers: int = 3, device: str = "cpu",
+                 name: str | None = None) -> None:
+        self.model_name, self.loss = model, loss
+        self.epochs, self.batch_size, self.lr, self.dim, self.reg = epochs, batch_size, lr, dim, reg
+        self.n_layers, self.device = n_layers, device
+        self.name = name or f"recpref {loss.upper()}-{model.upper() if model == 'mf' else 'LightGCN'}"
+        self._module: Any = None
+
+    def params(self) -> dict[str, Any]:
+        p: dict[str, Any] = {"model": self.model_name, "loss": self.loss, "epochs": self.epochs,
+                             "batch_size": self.batch_size, "lr": self.lr, "dim": self.dim, "reg": self.reg}
+        if self.model_name == "lightgcn":
+            p["n_layers"] = self.n_layers
+        return p
+
+    def fit(self, train: Interactions, seed: int) -> None:
+        import lightning.pytorch as pl
+
+        from recpref.models import MF, LightGCN
+        from recpref.modules import PreferenceDataModule, PreferenceModule
+
+        pl.seed_everything(seed, workers=False, verbose=False)
+        enc = (MF(train.n_users, train.n_items, self.dim) if self.model_name == "mf"
+               else LightGCN(train, dim=self.dim, n_layers=self.n_layers))
+        module = PreferenceModule(enc, loss=self.loss, lr=self.lr, reg=self.reg)  # type: ignore[arg-type]
+        dm = PreferenceDataModule(Split(train=train, test=train, allow_overlap=True), batch_size=self.batch_size,
+                                  seed=seed)
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        trainer = pl.Trainer(max_epochs=self.epochs, accelerator="gpu" if self.device.startswith("cuda") else "cpu",
+                             devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            trainer.fit(module, datamodule=dm)
+        self._module = module
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        if self._module is None:
+            raise RuntimeError(f"{self.name} is not fitted; call fit(train, seed) first")
+        scores: torch.Tensor = self._module.score_all(users)
+        return scores

@@ -1,0 +1,66 @@
+"""Named benchmark rows with pinned settings.
+
+Peer settings come from `benchmarks/tune_peers_ml100k.py` (grid search on a validation split
+carved from the training part; never the test part) — see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from recpref.baselines import MostPopular, RandomScorer
+from recpref.benchmarking.base import Runner
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    key: str
+    description: str
+    build: Callable[[bool], Runner]  # quick -> runner
+
+
+def _implicit_bpr(quick: bool) -> Runner:
+    from recpref.benchmarking.implicit_runner import ImplicitBPR
+
+    return ImplicitBPR(factors=64, learning_rate=0.005, regularization=0.001, iterations=10 if quick else 100)
+
+
+def _implicit_als(quick: bool) -> Runner:
+    from recpref.benchmarking.implicit_runner import ImplicitALS
+
+    return ImplicitALS(factors=16, regularization=30.0, alpha=10.0, iterations=3 if quick else 15)
+
+
+def _recbole_bpr(quick: bool) -> Runner:
+    from recpref.benchmarking.recbole_runner import RecBoleBPR
+
+    return RecBoleBPR(epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64)
+
+
+def _recpref_bpr_mf(quick: bool) -> Runner:
+    from recpref.benchmarking.recpref_runner import RecprefRunner
+
+    # Same settings as the RecBole row: 100 epochs, batch 2048, Adam 1e-3, dim 64.
+    return RecprefRunner("mf", "bpr", epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64, reg=1e-4)
+
+
+RUNNERS: dict[str, RunnerSpec] = {
+    spec.key: spec
+    for spec in (
+        RunnerSpec("popularity", "most popular items (training counts)", lambda q: MostPopular()),
+        RunnerSpec("random", "uniform random ranking (seeded hash)", lambda q: RandomScorer()),
+        RunnerSpec("implicit-bpr", "implicit BPR (CPU), tuned settings", _implicit_bpr),
+        RunnerSpec("implicit-als", "implicit ALS (CPU), confidence scaling, tuned", _implicit_als),
+        RunnerSpec("recpref-bpr-mf", "recpref MF + BPR (Lightning; same settings as the RecBole row)",
+                   _recpref_bpr_mf),
+        RunnerSpec("recbole-bpr", "RecBole 1.2.1 BPR (100 epochs, batch 2048, Adam 1e-3, dim 64)", _recbole_bpr),
+    )
+}
+
+
+def build_runners(keys: list[str], quick: bool = False) -> list[Runner]:
+    unknown = [k for k in keys if k not in RUNNERS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; known: {list(RUNNERS)}")
+    return [RUNNERS[k].build(quick) for k in keys]
