@@ -1,0 +1,125 @@
+"""The ``recpref`` command line: ``recpref datasets``, ``recpref benchmark``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_MODELS = ["popularity", "random", "implicit-bpr", "implicit-als", "recpref-bpr-mf", "recbole-bpr"]
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    import data_loaders
+
+    rows = data_loaders.status(verify=not args.no_verify)
+    width = max(len(r.name) for r in rows)
+    print(f"{'dataset':{width}s}  {'available':9s}  {'verified':8s}  root / message")
+    for r in rows:
+        verified = "-" if r.verified is None else ("yes" if r.verified else "NO")
+        print(f"{r.name:{width}s}  {'yes' if r.available else 'no':9s}  {verified:8s}  {r.root}  {r.message}")
+    return 0
+
+
+def _machine() -> str:
+    import os
+
+    import torch
+
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, python "
+            f"{platform.python_version()}, torch {torch.__version__}"
+            + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"))
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    import data_loaders
+    from recpref.benchmarking import build_runners, format_table, plot_results, results_to_json, run_benchmark
+    from recpref.data import Split, random_split
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    runners = build_runners(models, quick=args.quick)  # unknown names fail before any work
+    ds = data_loaders.load(args.dataset, root=args.root)
+    if args.protocol == "predefined":
+        split: Split = ds.split()
+        protocol = f"{args.dataset} predefined train/test split"
+    else:
+        split = random_split(ds.interactions, test_ratio=args.test_ratio, seed=args.seed)
+        protocol = (f"{args.dataset}: all interactions positive, random per-user "
+                    f"{1 - args.test_ratio:.0%}/{args.test_ratio:.0%} split (floor per user), seed {args.seed}")
+    ks = tuple(args.k)
+    print(f"# {protocol}")
+    print(f"# train {split.train.nnz} / test {split.test.nnz} interactions, "
+          f"{split.train.n_users} users x {split.train.n_items} items; {_machine()}")
+    print("# metrics: full ranking over all items minus the user's train items, binary gain, "
+          "log2 discount, ties by item index, mean over users with test items", flush=True)
+
+    def report(row: object) -> None:
+        from recpref.benchmarking import RunResult
+
+        assert isinstance(row, RunResult)
+        status = f"error: {row.error}" if row.error else ", ".join(
+            f"{k}={v:.4f}" for k, v in row.metrics.items() if k.endswith(f"@{max(ks)}") and k[:4] in ("reca", "ndcg"))
+        print(f"  {row.name:14s} trained in {row.train_seconds:7.2f}s  {status}", file=sys.stderr, flush=True)
+
+    results = run_benchmark(split, runners, k=ks, seed=args.seed, on_result=report)
+    cols = [f"{m}@{k}" for k in (max(ks),) for m in ("recall", "ndcg")]
+    ref = next((r.name for r in results if r.tool == "implicit" and "BPR" in r.name), None)
+    print(format_table(results, columns=cols, reference=ref))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"benchmark-{args.dataset}"
+    meta = {"dataset": args.dataset, "protocol": protocol, "seed": args.seed, "k": list(ks),
+            "quick": args.quick, "machine": _machine(),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": "recpref " + " ".join(sys.argv[1:])}
+    (out / f"{stem}.json").write_text(json.dumps(results_to_json(results, **meta), indent=2))
+    png = plot_results(results, out / f"{stem}.png", metric=f"recall@{max(ks)}",
+                       title=f"{args.dataset}: recall@{max(ks)} vs train time")
+    print(f"\nwrote {out / (stem + '.json')} and {png}")
+    return 1 if any(r.error for r in results) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from recpref.benchmarking import RUNNERS
+
+    parser = argparse.ArgumentParser(prog="recpref", description="Learning user preferences from implicit feedback.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("datasets", help="list known datasets and whether each is available and verified locally",
+                       description="List the known public datasets, where recpref looks for each "
+                                   "($RECPREF_DATA_DIR/<name>) and whether its files are present and match "
+                                   "their sha256.")
+    p.add_argument("--no-verify", action="store_true", help="only check presence, skip sha256 verification")
+    p.set_defaults(func=_cmd_datasets)
+
+    p = sub.add_parser("benchmark", help="train the peers and our models on one split; print a table",
+                       description="Fit every model on the same split and measure each with recpref's evaluator. "
+                                   "Prints a Markdown table, writes JSON and a PNG plot.")
+    p.add_argument("--dataset", default="ml-100k", help="dataset name (see `recpref datasets`); default ml-100k")
+    p.add_argument("--root", default=None, help="dataset directory (default $RECPREF_DATA_DIR/<name>)")
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help=f"comma-separated rows to run; known: {', '.join(RUNNERS)} (default: all)")
+    p.add_argument("--protocol", choices=["random", "predefined"], default="random",
+                   help="random per-user holdout (default) or the dataset's predefined train/test split")
+    p.add_argument("--test-ratio", type=float, default=0.2, help="test fraction per user (random protocol)")
+    p.add_argument("--seed", type=int, default=2020, help="split and training seed (default 2020)")
+    p.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
+    p.add_argument("--output", default="results", help="directory for JSON and PNG (default ./results)")
+    p.add_argument("--quick", action="store_true", help="few epochs per model: a smoke run, not a benchmark")
+    p.set_defaults(func=_cmd_benchmark)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
