@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -60,19 +62,26 @@ class Encoder(nn.Module):
 class MF(Encoder):
     """Matrix factorisation with optional user/item biases.
 
-    Embeddings are initialised N(0, ``init_std``) (LightGCN's code uses 0.1); biases at 0.
+    Embeddings are initialised N(0, ``init_std``) (LightGCN's code uses 0.1), or with
+    ``init="xavier"`` Xavier-normal per table (RecBole's BPR); biases at 0.
     """
 
     def __init__(self, n_users: int, n_items: int, dim: int = 64, *, biases: bool = False,
-                 init_std: float = 0.1) -> None:
+                 init_std: float = 0.1, init: Literal["normal", "xavier"] = "normal") -> None:
         super().__init__()
         if n_users < 1 or n_items < 1 or dim < 1:
             raise ValueError(f"need n_users, n_items, dim >= 1, got {n_users}, {n_items}, {dim}")
         self.n_users, self.n_items, self.dim = n_users, n_items, dim
         self.user_emb = nn.Embedding(n_users, dim)
         self.item_emb = nn.Embedding(n_items, dim)
-        nn.init.normal_(self.user_emb.weight, std=init_std)
-        nn.init.normal_(self.item_emb.weight, std=init_std)
+        if init == "xavier":
+            nn.init.xavier_normal_(self.user_emb.weight)
+            nn.init.xavier_normal_(self.item_emb.weight)
+        elif init == "normal":
+            nn.init.normal_(self.user_emb.weight, std=init_std)
+            nn.init.normal_(self.item_emb.weight, std=init_std)
+        else:
+            raise ValueError(f"init must be 'normal' or 'xavier', got {init!r}")
         self.user_bias = nn.Parameter(torch.zeros(n_users)) if biases else None
         self.item_bias = nn.Parameter(torch.zeros(n_items)) if biases else None
 

@@ -1,0 +1,230 @@
+"""`Recommender`: fit on interactions, recommend on raw ids, save/load without pickles.
+
+A saved recommender is a directory with ``model.safetensors`` (weights + the training CSR used
+to exclude seen items) and ``config.json`` (hyperparameters and the raw-id vocabularies).
+Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import torch
+
+from recpref.data import Interactions, Vocabulary
+from recpref.evaluation import canonical_topk
+from recpref.models import MF, NGCF, Encoder, LightGCN
+
+ModelName = Literal["mf", "lightgcn", "ngcf"]
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """Every setting of a `Recommender` (all JSON-serialisable)."""
+
+    model: ModelName = "mf"
+    loss: Literal["bpr", "bpo", "nbpo", "nbpo_exact"] = "bpr"
+    dim: int = 64
+    n_layers: int = 3
+    message_dropout: float = 0.1
+    init: Literal["normal", "xavier"] = "xavier"
+    epochs: int = 100
+    batch_size: int = 2048
+    lr: float = 1e-3
+    reg: float = 1e-4
+    optimizer: Literal["adam", "sgd", "adagrad"] = "adam"
+    n_neg: int = 1
+    negatives: Literal["uniform", "popularity"] = "uniform"
+    flip_dim: int = 50
+    reg_flip: float = 1e-4
+    patience: int | None = None
+    monitor_k: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in ("mf", "lightgcn", "ngcf"):
+            raise ValueError(f"model must be mf, lightgcn or ngcf; got {self.model!r}")
+        for name in ("dim", "epochs", "batch_size", "n_neg", "monitor_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+
+
+def _build_encoder(cfg: RecommenderConfig, train: Interactions) -> Encoder:
+    if cfg.model == "mf":
+        return MF(train.n_users, train.n_items, cfg.dim, init=cfg.init)
+    if cfg.model == "lightgcn":
+        return LightGCN(train, dim=cfg.dim, n_layers=cfg.n_layers)
+    return NGCF(train, dim=cfg.dim, n_layers=cfg.n_layers, message_dropout=cfg.message_dropout)
+
+
+def _vocab_to_json(v: Vocabulary) -> dict[str, Any]:
+    return {"type": "str" if v.is_str else "int", "ids": [str(x) if v.is_str else int(x) for x in v.raw]}
+
+
+def _vocab_from_json(d: dict[str, Any]) -> Vocabulary:
+    ids = d["ids"]
+    return Vocabulary(np.array(ids, dtype=object) if d["type"] == "str" else np.array(ids, dtype=np.int64))
+
+
+class Recommender:
+    """Learns preferences from implicit feedback and recommends items for raw user ids.
+
+    Example:
+        >>> import data_loaders
+        >>> from recpref.serving import Recommender
+        >>> train = data_loaders.load("ml-100k").interactions
+        >>> rec = Recommender(model="mf", loss="bpr", epochs=2).fit(train)
+        >>> rec.recommend(["196", "186"], k=3).columns
+        ['user_id', 'rank', 'item_id', 'score']
+    """
+
+    def __init__(self, config: RecommenderConfig | None = None, **overrides: Any) -> None:
+        base = config or RecommenderConfig()
+        unknown = set(overrides) - {f.name for f in fields(RecommenderConfig)}
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; see RecommenderConfig")
+        self.config = RecommenderConfig(**{**asdict(base), **overrides})
+        self.encoder: Encoder | None = None
+        self.train: Interactions | None = None
+        self.history: list[dict[str, float]] = []
+
+    # --------------------------------------------------------------------- training
+    def fit(self, train: Interactions, valid: Interactions | None = None, *, progress: bool = True,
+            accelerator: str = "auto", devices: int | str = "auto", strategy: str = "auto") -> Recommender:
+        """Train on ``train``. With ``valid`` (same id space), evaluate Recall@k/NDCG@k after every
+        epoch, keep the best weights, and stop early after ``patience`` epochs without gain."""
+        import lightning.pytorch as pl_
+
+        from recpref.data import Split
+        from recpref.modules import PreferenceDataModule, PreferenceModule
+        from recpref.serving.callbacks import BestWeights, HistoryLogger
+
+        cfg = self.config
+        pl_.seed_everything(cfg.seed, verbose=False)
+        encoder = _build_encoder(cfg, train)
+        module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr, reg=cfg.reg, optimizer=cfg.optimizer,
+                                  flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip,
+                                  eval_train=train if valid is not None else None, eval_target=valid,
+                                  eval_k=(cfg.monitor_k,))
+        split = Split(train=train, test=valid if valid is not None else train, allow_overlap=valid is None)
+        dm = PreferenceDataModule(split, batch_size=cfg.batch_size, n_neg=cfg.n_neg, negatives=cfg.negatives,
+                                  seed=cfg.seed)
+        callbacks: list[Any] = [HistoryLogger(self.history)]
+        monitor = f"val/recall@{cfg.monitor_k}"
+        if valid is not None:
+            callbacks.append(BestWeights(monitor, patience=cfg.patience))
+        trainer = pl_.Trainer(
+            max_epochs=cfg.epochs, accelerator=accelerator, devices=devices, strategy=strategy,
+            logger=False, enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
+            limit_val_batches=1 if valid is not None else 0, num_sanity_val_steps=0, callbacks=callbacks,
+        )
+        trainer.fit(module, datamodule=dm)
+        self.encoder = encoder.cpu().eval()
+        self.train = train
+        return self
+
+    # --------------------------------------------------------------------- scoring
+    def _require_fitted(self) -> tuple[Encoder, Interactions]:
+        if self.encoder is None or self.train is None:
+            raise RuntimeError("this Recommender is not fitted; call fit(train) or Recommender.load(path)")
+        return self.encoder, self.train
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """users (B,) contiguous indices -> (B, n_items) scores (the evaluator's scorer)."""
+        encoder, _ = self._require_fitted()
+        return encoder.score_all(users.cpu())
+
+    def recommend(self, user_ids: Sequence[Any] | np.ndarray, k: int = 10, *, exclude_seen: bool = True) -> pl.DataFrame:
+        """Top-``k`` items per raw user id: a polars DataFrame ``user_id, rank (1-based), item_id,
+        score`` on raw ids, users in the order given. Items the user interacted with in training
+        are left out when ``exclude_seen``; a user with fewer than k unseen items gets fewer rows."""
+        encoder, train = self._require_fitted()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k > train.n_items:
+            raise ValueError(f"k={k} exceeds the number of items ({train.n_items})")
+        raw = np.asarray(list(user_ids) if not isinstance(user_ids, np.ndarray) else user_ids)
+        if raw.ndim != 1 or raw.size == 0:
+            raise ValueError("user_ids must be a non-empty 1-D sequence of raw user ids")
+        try:
+            users = train.user_vocab.index(raw, what="user")
+        except KeyError as exc:
+            raise KeyError(f"unknown user id(s): {exc.args[0]}") from None
+        scores = self.score_all(torch.from_numpy(np.asarray(users, dtype=np.int64))).clone()
+        if exclude_seen:
+            for row, u in enumerate(users):
+                scores[row, torch.from_numpy(train.items_of(int(u)).astype(np.int64))] = float("-inf")
+        top = canonical_topk(scores, int(k))
+        top_scores = torch.gather(scores, 1, top)
+        keep = (top_scores > float("-inf")).numpy()
+        ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
+        return pl.DataFrame({
+            "user_id": np.repeat(raw, top.shape[1]).reshape(top.shape)[keep],
+            "rank": ranks[keep].astype(np.int32),
+            "item_id": train.item_vocab.to_raw(top.numpy()[keep]),
+            "score": top_scores.numpy()[keep].astype(np.float32),
+        })
+
+    # --------------------------------------------------------------------- persistence
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into directory ``path``."""
+        from safetensors.torch import save_file
+
+        encoder, train = self._require_fitted()
+        out = Path(path)
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+        tensors["train.indptr"] = torch.from_numpy(train.indptr.astype(np.int64))
+        tensors["train.indices"] = torch.from_numpy(train.indices.astype(np.int64))
+        save_file(tensors, str(out / "model.safetensors"))
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "n_users": train.n_users,
+            "n_items": train.n_items,
+            "user_vocab": _vocab_to_json(train.user_vocab),
+            "item_vocab": _vocab_to_json(train.item_vocab),
+        }
+        (out / "config.json").write_text(json.dumps(meta))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Rebuild a saved recommender (no pickle: JSON + safetensors)."""
+        from safetensors.torch import load_file
+
+        src = Path(path)
+        for name in ("config.json", "model.safetensors"):
+            if not (src / name).is_file():
+                raise FileNotFoundError(f"{src / name} not found: is {src} a directory written by Recommender.save?")
+        meta = json.loads((src / "config.json").read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{src}: format_version {meta.get('format_version')} is not {FORMAT_VERSION}")
+        tensors = load_file(str(src / "model.safetensors"))
+        indptr = tensors.pop("train.indptr").numpy()
+        indices = tensors.pop("train.indices").numpy()
+        rows = np.repeat(np.arange(meta["n_users"]), np.diff(indptr))
+        train = Interactions.from_indices(rows, indices, n_users=meta["n_users"], n_items=meta["n_items"],
+                                          user_vocab=_vocab_from_json(meta["user_vocab"]),
+                                          item_vocab=_vocab_from_json(meta["item_vocab"]))
+        rec = cls(RecommenderConfig(**meta["config"]))
+        encoder = _build_encoder(rec.config, train)
+        state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        encoder.load_state_dict(state, strict=True)
+        rec.encoder, rec.train = encoder.eval(), train
+        return rec
