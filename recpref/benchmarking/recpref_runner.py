@@ -21,7 +21,9 @@ class RecprefRunner:
 
     def __init__(self, model: ModelName = "mf", loss: str = "bpr", *, epochs: int = 100, batch_size: int = 2048,
                  lr: float = 1e-3, dim: int = 64, reg: float = 0.0, n_layers: int = 3, device: str = "cpu",
-                 name: str | None = None) -> None:
+                 init: Literal["normal", "xavier"] = "xavier", n_neg: int = 1,
+                 stream: Literal["interactions", "users", "shuffle"] = "shuffle", name: str | None = None) -> None:
+        self.init, self.n_neg, self.stream = init, n_neg, stream
         self.model_name, self.loss = model, loss
         self.epochs, self.batch_size, self.lr, self.dim, self.reg = epochs, batch_size, lr, dim, reg
         self.n_layers, self.device = n_layers, device
@@ -30,7 +32,8 @@ class RecprefRunner:
 
     def params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"model": self.model_name, "loss": self.loss, "epochs": self.epochs,
-                             "batch_size": self.batch_size, "lr": self.lr, "dim": self.dim, "reg": self.reg}
+                             "batch_size": self.batch_size, "lr": self.lr, "dim": self.dim, "reg": self.reg,
+                             "init": self.init, "n_neg": self.n_neg, "stream": self.stream}
         if self.model_name == "lightgcn":
             p["n_layers"] = self.n_layers
         return p
@@ -42,11 +45,11 @@ class RecprefRunner:
         from recpref.modules import PreferenceDataModule, PreferenceModule
 
         pl.seed_everything(seed, workers=False, verbose=False)
-        enc = (MF(train.n_users, train.n_items, self.dim) if self.model_name == "mf"
+        enc = (MF(train.n_users, train.n_items, self.dim, init=self.init) if self.model_name == "mf"
                else LightGCN(train, dim=self.dim, n_layers=self.n_layers))
         module = PreferenceModule(enc, loss=self.loss, lr=self.lr, reg=self.reg)  # type: ignore[arg-type]
         dm = PreferenceDataModule(Split(train=train, test=train, allow_overlap=True), batch_size=self.batch_size,
-                                  seed=seed)
+                                  n_neg=self.n_neg, stream=self.stream, seed=seed)
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
         trainer = pl.Trainer(max_epochs=self.epochs, accelerator="gpu" if self.device.startswith("cuda") else "cpu",
                              devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -19,28 +19,39 @@ NegativeKind = Literal["uniform", "popularity"]
 
 
 class SampledBatches(IterableDataset[dict[str, torch.Tensor]]):
-    """One epoch = ``steps`` batches ``{"users" (B,), "pos" (B,), "neg" (B, n_neg)}``.
+    """One epoch = ``steps`` optimiser steps of batch size B, delivered as chunks of up to
+    ``steps_per_call`` steps: ``{"users" (S, B), "pos" (S, B), "neg" (S, B, n_neg)}``.
 
+    Chunking amortises the framework's per-batch overhead (on CPU, Lightning's hooks cost
+    more than an MF step) and lets the samplers draw S x B triples in one vectorised call.
     Each epoch draws from a fresh generator seeded by (seed, rank, epoch), so runs repeat
     exactly and distributed ranks draw different streams.
     """
 
     def __init__(self, positives: PositiveSampler, negatives: NegativeSampler, *, batch_size: int,
-                 n_neg: int, steps: int, seed: int) -> None:
+                 n_neg: int, steps: int, seed: int, steps_per_call: int = 1) -> None:
+        if steps_per_call < 1:
+            raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
         self.positives, self.negatives = positives, negatives
         self.batch_size, self.n_neg, self.steps, self.seed = batch_size, n_neg, steps, seed
+        self.steps_per_call = steps_per_call
         self.epoch = 0
         self.rank = 0
 
     def __len__(self) -> int:
-        return self.steps
+        return math.ceil(self.steps / self.steps_per_call)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         gen = make_generator(self.seed, rank=self.rank, epoch=self.epoch, device=self.positives.device)
         self.epoch += 1  # the next pass over the loader is the next epoch
-        for _ in range(self.steps):
-            users, pos = self.positives.sample(self.batch_size, gen)
-            yield {"users": users, "pos": pos, "neg": self.negatives.sample(users, self.n_neg, gen)}
+        b = self.batch_size
+        # the epoch's positives up front: with the "shuffle" stream a permutation of all pairs
+        all_users, all_pos = self.positives.epoch(self.steps * b, gen)
+        for start in range(0, self.steps, self.steps_per_call):
+            s = min(self.steps_per_call, self.steps - start)
+            users, pos = all_users[start * b:(start + s) * b], all_pos[start * b:(start + s) * b]
+            neg = self.negatives.sample(users, self.n_neg, gen)
+            yield {"users": users.view(s, b), "pos": pos.view(s, b), "neg": neg.view(s, b, self.n_neg)}
 
 
 class _One(IterableDataset[torch.Tensor]):
@@ -52,15 +63,19 @@ class PreferenceDataModule(pl.LightningDataModule):
     """Training batches of (user, positive, negatives) from ``split.train``.
 
     An epoch has ``ceil(train.nnz / batch_size)`` steps (|train| samples, as in LightGCN's
-    code) unless ``steps_per_epoch`` is given. Validation is a single placeholder batch: the
+    code) unless ``steps_per_epoch`` is given; they arrive ``steps_per_call`` at a time
+    (see `SampledBatches`; the module takes one optimiser step per row). Validation is a single placeholder batch: the
     module scores ``split.valid`` with `recpref.evaluation.evaluate` at the end of the epoch.
     """
 
     def __init__(self, split: Split, *, batch_size: int = 2048, n_neg: int = 1,
                  negatives: NegativeKind = "uniform", popularity_exponent: float = 0.75,
                  stream: PositiveStream = "interactions", steps_per_epoch: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, steps_per_call: int = 16) -> None:
         super().__init__()
+        if steps_per_call < 1:
+            raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+        self.steps_per_call = steps_per_call
         if batch_size < 1 or n_neg < 1:
             raise ValueError(f"need batch_size >= 1 and n_neg >= 1, got {batch_size}, {n_neg}")
         if negatives not in ("uniform", "popularity"):
@@ -80,7 +95,8 @@ class PreferenceDataModule(pl.LightningDataModule):
             else PopularitySampler(train, exponent=self.popularity_exponent, smoothing=1.0)
         )
         return SampledBatches(PositiveSampler(train, self.stream), neg, batch_size=self.batch_size,
-                              n_neg=self.n_neg, steps=self.steps, seed=self.seed)
+                              n_neg=self.n_neg, steps=self.steps, seed=self.seed,
+                              steps_per_call=self.steps_per_call)
 
     def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
         if self._batches is None:

@@ -10,10 +10,11 @@ from recpref.data import Interactions
 
 __all__ = ["PositiveSampler", "PositiveStream"]
 
-PositiveStream = Literal["interactions", "users"]
+PositiveStream = Literal["interactions", "users", "shuffle"]
 """``interactions``: uniform over stored (user, item) pairs (LearnBPR's bootstrap).
 ``users``: a user uniformly among users with at least one interaction, then one of their
-items uniformly (LightGCN's sampler)."""
+items uniformly (LightGCN's sampler). ``shuffle``: every stored pair once per epoch in a
+random order (RecBole's and most reference code's epochs); see `PositiveSampler.epoch`."""
 
 
 class PositiveSampler:
@@ -24,8 +25,8 @@ class PositiveSampler:
 
     def __init__(self, train: Interactions, stream: PositiveStream = "interactions",
                  device: torch.device | str = "cpu") -> None:
-        if stream not in ("interactions", "users"):
-            raise ValueError(f"stream must be 'interactions' or 'users', got {stream!r}")
+        if stream not in ("interactions", "users", "shuffle"):
+            raise ValueError(f"stream must be 'interactions', 'users' or 'shuffle', got {stream!r}")
         csr = train.to_torch(device)
         self.stream: PositiveStream = stream
         self.device = torch.device(device)
@@ -39,7 +40,7 @@ class PositiveSampler:
         """Draw ``n`` pairs: users (n,) int64 and items (n,) int64."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        if self.stream == "interactions":
+        if self.stream in ("interactions", "shuffle"):  # "shuffle" draws epochs via epoch()
             idx = torch.randint(len(self.indices), (n,), generator=gen, device=self.device)
             return self.rows[idx], self.indices[idx]
         users = self.active_users[torch.randint(len(self.active_users), (n,), generator=gen, device=self.device)]
@@ -47,3 +48,17 @@ class PositiveSampler:
         deg = self.indptr[users + 1] - start
         offset = (torch.rand(n, generator=gen, device=self.device) * deg).long().clamp_max_(deg - 1)
         return users, self.indices[start + offset]
+
+    def epoch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` pairs for one epoch. With the ``shuffle`` stream: successive random
+        permutations of all stored pairs (each pair once per pass, a new order per pass,
+        continued for ``n`` > nnz); otherwise ``n`` independent draws as `sample`."""
+        if self.stream != "shuffle":
+            return self.sample(n, gen)
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        nnz = len(self.indices)
+        passes = -(-n // nnz) if n else 0
+        idx = torch.cat([torch.randperm(nnz, generator=gen, device=self.device) for _ in range(passes)])[:n] \
+            if passes else torch.empty(0, dtype=torch.long, device=self.device)
+        return self.rows[idx], self.indices[idx]

@@ -43,6 +43,7 @@ class RecommenderConfig:
     optimizer: Literal["adam", "sgd", "adagrad"] = "adam"
     n_neg: int = 1
     negatives: Literal["uniform", "popularity"] = "uniform"
+    stream: Literal["interactions", "users", "shuffle"] = "shuffle"
     flip_dim: int = 50
     reg_flip: float = 1e-4
     patience: int | None = None
@@ -120,7 +121,7 @@ class Recommender:
                                   eval_k=(cfg.monitor_k,))
         split = Split(train=train, test=valid if valid is not None else train, allow_overlap=valid is None)
         dm = PreferenceDataModule(split, batch_size=cfg.batch_size, n_neg=cfg.n_neg, negatives=cfg.negatives,
-                                  seed=cfg.seed)
+                                  stream=cfg.stream, seed=cfg.seed)
         callbacks: list[Any] = [HistoryLogger(self.history)]
         monitor = f"val/recall@{cfg.monitor_k}"
         if valid is not None:

@@ -79,12 +79,22 @@ def test_bad_settings() -> None:
         PreferenceDataModule(split, negatives="hard")  # type: ignore[arg-type]
 
 
+def test_chunks_cover_every_step() -> None:
+    split = random_split(_planted(), 0.2, seed=0)
+    dm = PreferenceDataModule(split, batch_size=8, steps_per_epoch=5, seed=1, steps_per_call=2)
+    shapes = [tuple(b["users"].shape) for b in dm.train_dataloader()]
+    assert shapes == [(2, 8), (2, 8), (1, 8)]
+    with pytest.raises(ValueError, match="steps_per_call"):
+        PreferenceDataModule(split, steps_per_call=0)
+
+
 def test_epochs_draw_different_batches() -> None:
     split = random_split(_planted(), 0.2, seed=0)
     dm = PreferenceDataModule(split, batch_size=16, steps_per_epoch=2, seed=7)
     loader = dm.train_dataloader()
     first = [b["neg"].clone() for b in loader]
     second = [b["neg"].clone() for b in loader]
-    assert len(first) == 2 and not torch.equal(first[0], second[0])
+    assert len(first) == 1 and first[0].shape == (2, 16, 1)  # 2 steps in one chunk
+    assert not torch.equal(first[0], second[0])
     again = [b["neg"] for b in PreferenceDataModule(split, batch_size=16, steps_per_epoch=2, seed=7).train_dataloader()]
     assert torch.equal(first[0], again[0])

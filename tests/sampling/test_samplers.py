@@ -161,3 +161,25 @@ def test_rank_streams_differ_and_repeat() -> None:
     a = torch.rand(5, generator=make_generator(1, rank=0))
     b = torch.rand(5, generator=make_generator(1, rank=1))
     assert not torch.equal(a, b)
+
+
+def test_shuffle_stream_visits_every_pair_once_per_pass() -> None:
+    import numpy as np
+    import torch
+
+    from recpref.data import Interactions
+    from recpref.sampling import PositiveSampler, make_generator
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((30, 20)) < 0.3
+    u, i = np.nonzero(dense)
+    data = Interactions.from_indices(u, i, n_users=30, n_items=20)
+    ps = PositiveSampler(data, "shuffle")
+    users, items = ps.epoch(data.nnz + 7, make_generator(1, 0, 0))
+    keys = (users * 20 + items).numpy()
+    first = keys[: data.nnz]
+    assert np.array_equal(np.sort(first), np.sort(u * 20 + i))  # a permutation of all pairs
+    assert set(keys[data.nnz:]) <= set(first) and len(keys) == data.nnz + 7
+    again, _ = ps.epoch(data.nnz, make_generator(1, 0, 0))
+    other, _ = ps.epoch(data.nnz, make_generator(1, 0, 1))
+    assert torch.equal(again, users[: data.nnz]) and not torch.equal(again, other)
