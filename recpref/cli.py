@@ -83,6 +83,38 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in results) else 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import data_loaders
+    from recpref.data import Split, random_split
+    from recpref.evaluation import evaluate
+    from recpref.serving import Recommender
+
+    ds = data_loaders.load(args.dataset, root=args.root)
+    if {"train", "test"} <= set(ds.splits) and args.protocol == "predefined":
+        given = ds.split()
+        inner = random_split(given.train, test_ratio=args.valid_ratio, seed=args.seed) if args.valid_ratio else None
+        split = Split(train=inner.train if inner else given.train, test=given.test,
+                      valid=inner.test if inner else given.valid, allow_overlap=True)
+    else:
+        split = random_split(ds.interactions, test_ratio=args.test_ratio, valid_ratio=args.valid_ratio, seed=args.seed)
+    rec = Recommender(model=args.model, loss=args.loss, dim=args.dim, n_layers=args.layers, epochs=args.epochs,
+                      batch_size=args.batch_size, lr=args.lr, reg=args.reg, n_neg=args.n_neg, seed=args.seed,
+                      patience=args.patience, monitor_k=max(args.k))
+    print(f"# training {args.model}/{args.loss} on {args.dataset}: {split.train.nnz} train, "
+          f"{0 if split.valid is None else split.valid.nnz} validation, {split.test.nnz} test interactions", flush=True)
+    rec.fit(split.train, valid=split.valid, progress=not args.no_progress, accelerator=args.accelerator)
+    seen = split.train
+    result = evaluate(rec.score_all, seen, split.test, k=tuple(args.k), metrics=("recall", "ndcg", "precision", "map"))
+    print("test:", ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()),
+          f"({result.n_users} users; full ranking, train items masked)")
+    if args.output:
+        out = rec.save(args.output, overwrite=args.overwrite)
+        (out / "metrics.json").write_text(json.dumps({"test": result.to_dict(), "history": rec.history}, indent=2))
+        print(f"saved to {out} (config.json + model.safetensors + metrics.json); "
+              f"load with recpref.serving.Recommender.load({str(out)!r})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from recpref.benchmarking import RUNNERS
 
@@ -95,6 +127,34 @@ def build_parser() -> argparse.ArgumentParser:
                                    "their sha256.")
     p.add_argument("--no-verify", action="store_true", help="only check presence, skip sha256 verification")
     p.set_defaults(func=_cmd_datasets)
+
+    p = sub.add_parser("train", help="train one model, report test metrics, save it",
+                       description="Train a recpref model (early stopping on a validation split carved from "
+                                   "train), evaluate it on the test split with recpref's evaluator, and save it "
+                                   "as safetensors + JSON for Recommender.load.")
+    p.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
+    p.add_argument("--root", default=None, help="dataset directory (default $RECPREF_DATA_DIR/<name>)")
+    p.add_argument("--model", choices=["mf", "lightgcn", "ngcf"], default="mf")
+    p.add_argument("--loss", choices=["bpr", "bpo", "nbpo", "nbpo_exact"], default="bpr")
+    p.add_argument("--dim", type=int, default=64, help="embedding size")
+    p.add_argument("--layers", type=int, default=3, help="propagation layers (lightgcn, ngcf)")
+    p.add_argument("--epochs", type=int, default=100, help="maximum epochs")
+    p.add_argument("--batch-size", type=int, default=2048)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--reg", type=float, default=0.0, help="L2 on the batch's embedding rows")
+    p.add_argument("--n-neg", type=int, default=1, help="negatives per positive")
+    p.add_argument("--patience", type=int, default=10, help="epochs without validation gain before stopping")
+    p.add_argument("--protocol", choices=["random", "predefined"], default="random",
+                   help="random per-user holdout (default) or the dataset's own train/test split")
+    p.add_argument("--test-ratio", type=float, default=0.2, help="test fraction per user (random protocol)")
+    p.add_argument("--valid-ratio", type=float, default=0.1, help="validation fraction for early stopping (0: none)")
+    p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--output", default=None, help="directory to save the trained model into")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("benchmark", help="train the peers and our models on one split; print a table",
                        description="Fit every model on the same split and measure each with recpref's evaluator. "

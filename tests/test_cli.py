@@ -59,3 +59,23 @@ def test_console_script_is_installed() -> None:
 def test_parser_defaults_follow_the_protocol() -> None:
     args = build_parser().parse_args(["benchmark"])
     assert args.dataset == "ml-100k" and args.seed == 2020 and args.test_ratio == 0.2
+
+
+def test_train_saves_a_loadable_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from recpref.serving import Recommender
+
+    out = tmp_path / "model"
+    code = main(["train", "--dataset", "ml-100k", "--epochs", "2", "--output", str(out), "--no-progress",
+                 "--k", "10"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "test: recall@10=" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 < metrics["test"]["metrics"]["recall@10"] < 1.0
+    rec = Recommender.load(out)
+    recs = rec.recommend(["196"], k=5)
+    assert recs.height == 5 and recs["user_id"].to_list() == ["196"] * 5
+    again = Recommender.load(out)
+    assert torch.equal(rec.score_all(torch.arange(5)), again.score_all(torch.arange(5)))

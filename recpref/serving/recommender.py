@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -131,7 +132,12 @@ class Recommender:
             logger=False, enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
             limit_val_batches=1 if valid is not None else 0, num_sanity_val_steps=0, callbacks=callbacks,
         )
-        trainer.fit(module, datamodule=dm)
+        with warnings.catch_warnings():
+            # Lightning's generic notes that do not apply: our IterableDataset's __len__ is the
+            # exact number of chunks (no worker processes), and a pytree deprecation of its own.
+            warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            trainer.fit(module, datamodule=dm)
         self.encoder = encoder.cpu().eval()
         self.train = train
         return self
