@@ -23,6 +23,11 @@ class _ImplicitFactorRunner:
     def params(self) -> dict[str, Any]:
         return dict(self._kwargs)
 
+    def warmup(self) -> None:
+        """Import implicit (one-time cost, not train time)."""
+        import implicit.cpu.als  # noqa: F401
+        import implicit.cpu.bpr  # noqa: F401
+
     def _user_items(self, train: Interactions) -> sp.csr_matrix:
         return train.binarized().matrix.astype(np.float32)
 

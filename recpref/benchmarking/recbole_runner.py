@@ -24,6 +24,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,14 @@ class RecBoleBPR:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "dim": self.dim,
                 "device": self.device}
 
+    def warmup(self) -> None:
+        """Import RecBole's modules (one-time cost, not train time), under the same shims."""
+        self._with_shims(lambda: None)
+
     def fit(self, train: Interactions, seed: int) -> None:
+        self._with_shims(lambda: self._fit(train, seed))
+
+    def _with_shims(self, body: Callable[[], None]) -> None:
         before = set(vars(np))
         shims = {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}
         for attr, value in shims.items():  # numpy 2 shim, see module docstring
@@ -67,12 +75,20 @@ class RecBoleBPR:
                 # our CLI flags (e.g. --seed) can never leak into RecBole's configuration.
                 argv, sys.argv = sys.argv, sys.argv[:1]
                 try:
-                    self._fit(train, seed)
+                    self._import_recbole()
+                    body()
                 finally:
                     sys.argv = argv
         finally:
             for attr in set(vars(np)) - before:
                 delattr(np, attr)
+
+    @staticmethod
+    def _import_recbole() -> None:
+        import recbole.config  # noqa: F401
+        import recbole.data  # noqa: F401
+        import recbole.model.general_recommender  # noqa: F401
+        import recbole.trainer  # noqa: F401
 
     def _fit(self, train: Interactions, seed: int) -> None:
         from recbole.config import Config  # type: ignore[import-untyped]

@@ -38,6 +38,12 @@ class RecprefRunner:
             p["n_layers"] = self.n_layers
         return p
 
+    def warmup(self) -> None:
+        """Import Lightning and the training stack (one-time cost, not train time)."""
+        import lightning.pytorch  # noqa: F401
+
+        import recpref.modules  # noqa: F401
+
     def fit(self, train: Interactions, seed: int) -> None:
         import lightning.pytorch as pl
 

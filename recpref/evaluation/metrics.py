@@ -11,6 +11,8 @@ the number of relevant items of each user (> 0). Definitions (binary gain):
 - ``mrr@k``       = 1 / (rank of first hit), 0 if no hit in top-k
 - ``hit@k``       = 1 if any hit in top-k
 - ``map@k``       = sum_j hit_j * precision@(j+1) / min(n_rel, k)
+- ``f1@k``        = 2 P R / (P + R) per user with P = precision@k, R = recall@k (0 without a
+  hit), then averaged over users (NBPO's code)
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from typing import Literal
 
 import numpy as np
 
-RankingMetric = Literal["recall", "precision", "ndcg", "dcg", "mrr", "hit", "map"]
+RankingMetric = Literal["recall", "precision", "ndcg", "dcg", "mrr", "hit", "map", "f1"]
 BeyondMetric = Literal["coverage", "gini", "popularity"]
 MetricName = RankingMetric | BeyondMetric
 
-RANKING_METRICS: tuple[RankingMetric, ...] = ("recall", "precision", "ndcg", "dcg", "mrr", "hit", "map")
+RANKING_METRICS: tuple[RankingMetric, ...] = ("recall", "precision", "ndcg", "dcg", "mrr", "hit", "map", "f1")
 BEYOND_METRICS: tuple[BeyondMetric, ...] = ("coverage", "gini", "popularity")
 DEFAULT_METRICS: tuple[MetricName, ...] = (
     "recall", "precision", "ndcg", "mrr", "hit", "map", "coverage", "gini", "popularity",
@@ -71,6 +73,13 @@ def average_precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray
     return (prec_at * h).sum(axis=1) / np.minimum(n_rel, k)
 
 
+def f1(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
+    h = hits[:, :k].sum(axis=1).astype(np.float64)
+    p, r = h / float(k), h / n_rel
+    out: np.ndarray = np.where(h > 0, 2 * p * r / np.where(h > 0, p + r, 1.0), 0.0)
+    return out
+
+
 RANKING_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
     "recall": recall,
     "precision": precision,
@@ -79,6 +88,7 @@ RANKING_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]
     "mrr": mrr,
     "hit": hit,
     "map": average_precision,
+    "f1": f1,
 }
 
 

@@ -141,7 +141,7 @@ class PreferenceModule(pl.LightningModule):
         from recpref.evaluation import evaluate
 
         result = evaluate(self.score_all, self.eval_train, self.eval_target, k=self.eval_k,
-                          metrics=("recall", "ndcg"), batch_size=self.hparams["eval_batch_size"],
+                          metrics=("recall", "ndcg", "f1"), batch_size=self.hparams["eval_batch_size"],
                           device=self.device)
         for name, value in result.metrics.items():
             self.log(f"val/{name}", value, prog_bar=name.startswith("recall"))

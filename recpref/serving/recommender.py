@@ -48,6 +48,7 @@ class RecommenderConfig:
     flip_dim: int = 50
     reg_flip: float = 1e-4
     patience: int | None = None
+    monitor: Literal["recall", "ndcg", "f1"] = "recall"
     monitor_k: int = 20
     seed: int = 0
 
@@ -59,6 +60,8 @@ class RecommenderConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if self.monitor not in ("recall", "ndcg", "f1"):
+            raise ValueError(f"monitor must be recall, ndcg or f1; got {self.monitor!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
 
@@ -124,7 +127,7 @@ class Recommender:
         dm = PreferenceDataModule(split, batch_size=cfg.batch_size, n_neg=cfg.n_neg, negatives=cfg.negatives,
                                   stream=cfg.stream, seed=cfg.seed)
         callbacks: list[Any] = [HistoryLogger(self.history)]
-        monitor = f"val/recall@{cfg.monitor_k}"
+        monitor = f"val/{cfg.monitor}@{cfg.monitor_k}"
         if valid is not None:
             callbacks.append(BestWeights(monitor, patience=cfg.patience))
         trainer = pl_.Trainer(

@@ -46,6 +46,15 @@ def test_toy_values_by_hand() -> None:
     assert r["hit@5"] == 1.0
 
 
+def test_f1_is_per_user_harmonic_mean() -> None:
+    train = _inter([(0, 0), (1, 0)], 2, 6)
+    test = _inter([(0, 1), (0, 5), (1, 4)], 2, 6)
+    scores = np.tile(np.array([[9.0, 8, 7, 6, 5, 4]]), (2, 1))  # ranking 1, 2, 3 at k=3
+    r = evaluate(_table_scorer(scores), train, test, k=3, metrics=("f1",), per_user=True)
+    p, rec = 1 / 3, 1 / 2  # user 0: one hit of 2 relevant; user 1: no hit
+    assert r["f1@3"] == pytest.approx((2 * p * rec / (p + rec) + 0.0) / 2)
+
+
 def test_idcg_uses_min_of_relevant_and_k() -> None:
     train = _inter([(0, 0)], 1, 8)
     test = _inter([(0, 1), (0, 2), (0, 3), (0, 4)], 1, 8)
