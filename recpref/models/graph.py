@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -9,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recpref.data import Interactions
-from recpref.models.mf import Encoder
+from recpref.models.mf import Encoder, Triplet
 
 __all__ = ["LightGCN", "NGCF", "normalized_adjacency"]
 
@@ -31,6 +33,27 @@ def normalized_adjacency(train: Interactions) -> torch.Tensor:
     ).coalesce()
 
 
+class _SymmetricSpMM(torch.autograd.Function):
+    """``adj @ x`` for a *symmetric* sparse ``adj``: the backward is ``adj @ grad`` with the
+    same CSR matrix (no transpose, no COO), ~7x faster than ``torch.sparse.mm`` on a COO
+    tensor for fwd+bwd on CPU."""
+
+    @staticmethod
+    def forward(ctx: Any, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, ctx.adj @ grad
+
+
+def propagate(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One propagation step with the symmetric normalised adjacency (CSR)."""
+    out: torch.Tensor = _SymmetricSpMM.apply(adj, x)
+    return out
+
+
 class _GraphEncoder(Encoder):
     def __init__(self, train: Interactions, dim: int, n_layers: int, init_std: float) -> None:
         super().__init__()
@@ -40,7 +63,8 @@ class _GraphEncoder(Encoder):
         self.dim, self.n_layers = dim, n_layers
         self.emb = nn.Embedding(self.n_users + self.n_items, dim)
         nn.init.normal_(self.emb.weight, std=init_std)
-        self.register_buffer("adj", normalized_adjacency(train), persistent=False)
+        # CSR for fast CPU/GPU spmm; symmetric, so the backward reuses it (see propagate)
+        self.register_buffer("adj", normalized_adjacency(train).to_sparse_csr(), persistent=False)
 
     def ego_embeddings(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer-0 (trained) embeddings of the given ids, for L2 regularisation."""
@@ -48,6 +72,17 @@ class _GraphEncoder(Encoder):
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x[: self.n_users], x[self.n_users :]
+
+    def triplet(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> Triplet:
+        """One propagation per step for both scores (the default would propagate twice)."""
+        self._check(users, pos)
+        self._check(users, neg)
+        u_all, i_all = self.embed()
+        u = u_all[users]
+        s_pos = (u * i_all[pos]).sum(-1)
+        s_neg = (u.unsqueeze(1) * i_all[neg]).sum(-1)
+        eu, ei = self.ego_embeddings(users, torch.cat([pos.unsqueeze(1), neg], 1))
+        return Triplet(s_pos, s_neg, (eu, ei))
 
 
 class LightGCN(_GraphEncoder):
@@ -61,7 +96,7 @@ class LightGCN(_GraphEncoder):
         acc = x
         adj: torch.Tensor = self.adj  # type: ignore[assignment]
         for _ in range(self.n_layers):
-            x = torch.sparse.mm(adj, x)
+            x = propagate(adj, x)
             acc = acc + x
         return self._split(acc / (self.n_layers + 1))
 
@@ -90,7 +125,7 @@ class NGCF(_GraphEncoder):
         layers = [x]
         adj: torch.Tensor = self.adj  # type: ignore[assignment]
         for w1, w2 in zip(self.w1, self.w2):
-            side = torch.sparse.mm(adj, x)
+            side = propagate(adj, x)
             x = F.leaky_relu(w1(side + x) + w2(side * x), negative_slope=0.2)
             x = F.dropout(x, p=self.message_dropout, training=self.training)
             layers.append(F.normalize(x, p=2, dim=1))

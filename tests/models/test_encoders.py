@@ -126,3 +126,42 @@ def test_bad_sizes() -> None:
         MF(0, 3)
     with pytest.raises(ValueError, match="message_dropout"):
         NGCF(_train(), 4, message_dropout=1.0)
+
+
+def test_symmetric_spmm_gradient_matches_dense() -> None:
+    import numpy as np
+    import torch
+
+    from recpref.data import Interactions
+    from recpref.models.graph import normalized_adjacency, propagate
+
+    rng = np.random.default_rng(0)
+    u, i = np.nonzero(rng.random((12, 9)) < 0.3)
+    adj = normalized_adjacency(Interactions.from_indices(u, i, n_users=12, n_items=9))
+    dense = adj.to_dense()
+    assert torch.allclose(dense, dense.T)
+    x = torch.randn(21, 4, dtype=torch.float32, requires_grad=True)
+    w = torch.randn(21, 4)
+    (propagate(adj.to_sparse_csr(), x) * w).sum().backward()
+    assert x.grad is not None
+    ref = x.detach().clone().requires_grad_(True)
+    ((dense @ ref) * w).sum().backward()
+    assert ref.grad is not None
+    assert torch.allclose(x.grad, ref.grad, atol=1e-6)
+
+
+def test_graph_triplet_matches_score() -> None:
+    import numpy as np
+    import torch
+
+    from recpref.data import Interactions
+    from recpref.models import NGCF, LightGCN
+
+    rng = np.random.default_rng(1)
+    u, i = np.nonzero(rng.random((10, 8)) < 0.4)
+    data = Interactions.from_indices(u, i, n_users=10, n_items=8)
+    users, pos, neg = torch.tensor([0, 3, 5]), torch.tensor([1, 2, 7]), torch.tensor([[0, 4], [5, 6], [3, 3]])
+    for enc in (LightGCN(data, dim=4, n_layers=2), NGCF(data, dim=4, n_layers=2, message_dropout=0.0)):
+        t = enc.triplet(users, pos, neg)
+        assert torch.allclose(t.pos, enc.score(users, pos), atol=1e-6)
+        assert torch.allclose(t.neg, enc.score(users, neg), atol=1e-6)
