@@ -36,6 +36,28 @@ def _packed_bitset(keys: np.ndarray, n_bits: int) -> np.ndarray:
     return bits
 
 
+def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vose's alias table for non-negative ``weights``: draw slot i uniformly, keep it with
+    probability ``prob[i]``, else take ``alias[i]``. Zero-weight items are never returned."""
+    w = np.asarray(weights, dtype=np.float64)
+    n = w.size
+    scaled = w * (n / w.sum())
+    prob = np.zeros(n)
+    alias = np.arange(n, dtype=np.int64)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        s_, l_ = small.pop(), large.pop()
+        prob[s_], alias[s_] = scaled[s_], l_
+        scaled[l_] = scaled[l_] + scaled[s_] - 1.0
+        (small if scaled[l_] < 1.0 else large).append(l_)
+    for i in large + small:  # leftovers are 1 up to rounding
+        prob[i] = 1.0 if w[i] > 0 else 0.0
+        if w[i] == 0:  # only possible when every remaining weight is zero-rounded; route away
+            alias[i] = int(np.argmax(w))
+    return prob, alias
+
+
 class NegativeSampler:
     """Base class: uniform proposal; subclasses change :meth:`_propose` / :meth:`_masked_draw`."""
 
@@ -120,8 +142,9 @@ class UniformSampler(NegativeSampler):
 class PopularitySampler(NegativeSampler):
     """P(j | u) proportional to ``(count_j + smoothing) ** exponent`` over u's negatives.
 
-    Proposal by inverse CDF (``searchsorted`` on the cumulative weights). ``smoothing`` > 0
-    keeps never-seen items reachable when ``exponent`` > 0.
+    Proposal by Walker's alias method (Vose's construction): O(1) per draw, two random
+    numbers, one gather. ``smoothing`` > 0 keeps never-seen items reachable when
+    ``exponent`` > 0.
     """
 
     def __init__(self, train: Interactions, exponent: float = 0.75, smoothing: float = 0.0,
@@ -135,12 +158,14 @@ class PopularitySampler(NegativeSampler):
         if not torch.isfinite(w).all() or w.sum() <= 0:
             raise ValueError("popularity weights are all zero or not finite; add smoothing")
         self.weights = w
-        cdf = torch.cumsum(w, 0)
-        self.cdf = cdf / cdf[-1]
+        prob, alias = alias_table(w.cpu().numpy())
+        self.alias_prob = torch.as_tensor(prob, dtype=torch.float32, device=self.device)
+        self.alias = torch.as_tensor(alias, dtype=torch.int64, device=self.device)
 
     def _propose(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
-        u = torch.rand(shape, generator=gen, device=self.device, dtype=torch.float64)
-        return torch.searchsorted(self.cdf, u, right=True).clamp_max_(self.n_items - 1)
+        slot = torch.randint(self.n_items, shape, generator=gen, device=self.device)
+        keep = torch.rand(shape, generator=gen, device=self.device) < self.alias_prob[slot]
+        return torch.where(keep, slot, self.alias[slot])
 
     def _proposal_weights(self) -> torch.Tensor:
         return self.weights

@@ -183,3 +183,18 @@ def test_shuffle_stream_visits_every_pair_once_per_pass() -> None:
     again, _ = ps.epoch(data.nnz, make_generator(1, 0, 0))
     other, _ = ps.epoch(data.nnz, make_generator(1, 0, 1))
     assert torch.equal(again, users[: data.nnz]) and not torch.equal(again, other)
+
+
+def test_alias_table_reproduces_the_weights_exactly() -> None:
+    import numpy as np
+
+    from recpref.sampling.negatives import alias_table
+
+    rng = np.random.default_rng(0)
+    for w in (rng.random(50) ** 3, np.array([0.0, 1.0, 0.0, 3.0, 6.0]), np.ones(7)):
+        prob, alias = alias_table(w)
+        n = w.size
+        implied = prob.copy()
+        np.add.at(implied, alias, 1.0 - prob)
+        np.testing.assert_allclose(implied / n, w / w.sum(), atol=1e-12)
+        assert np.all(implied[w == 0] == 0)
