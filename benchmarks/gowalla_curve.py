@@ -30,19 +30,23 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--reg", type=float, default=1e-4)
     parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (samples, trains and ranks there)")
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=2020)
     args = parser.parse_args()
     import lightning.pytorch as pl
 
+    pl.seed_everything(args.seed, verbose=False)
     split = data_loaders.load("gowalla").split()
     train, test = split.train, split.test
     enc = (MF(train.n_users, train.n_items, args.dim, init="xavier") if args.model == "mf"
-           else LightGCN(train, dim=args.dim, n_layers=3))
+           else LightGCN(train, dim=args.dim, n_layers=args.layers))
     module = PreferenceModule(enc, loss="bpr", lr=args.lr, reg=args.reg)
-    dm = PreferenceDataModule(split, batch_size=args.batch_size, stream="shuffle", seed=2020)
+    dm = PreferenceDataModule(split, batch_size=args.batch_size, stream="shuffle", seed=args.seed)
     print(f"# gowalla {args.model}: {train.n_users} users, {train.n_items} items, {train.nnz} train / "
           f"{test.nnz} test; batch {args.batch_size}, Adam {args.lr}, L2 {args.reg}, dim {args.dim}; "
-          f"{torch.get_num_threads()} threads, device {args.device}")
+          f"{torch.get_num_threads()} threads, device {args.device}"
+          f"{' (' + torch.cuda.get_device_name() + ')' if args.device.startswith('cuda') else ''}")
     print("| epoch | train s (cumulative) | recall@20 | ndcg@20 |")
     print("|---|---|---|---|", flush=True)
     start = time.perf_counter()
@@ -56,7 +60,8 @@ def main() -> None:
             if epoch % args.eval_every:
                 return
             t0 = time.perf_counter()
-            res = evaluate(module.score_all, train, test, k=(20,), metrics=("recall", "ndcg"), batch_size=2048)
+            res = evaluate(module.score_all, train, test, k=(20,), metrics=("recall", "ndcg"), batch_size=2048,
+                           device=args.device)
             self.eval_seconds += time.perf_counter() - t0
             trained = time.perf_counter() - start - self.eval_seconds
             print(f"| {epoch} | {trained:.0f} | {res['recall@20']:.4f} | {res['ndcg@20']:.4f} |", flush=True)

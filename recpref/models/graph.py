@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,10 @@ class _GraphEncoder(Encoder):
         self.emb = nn.Embedding(self.n_users + self.n_items, dim)
         nn.init.normal_(self.emb.weight, std=init_std)
         # CSR for fast CPU/GPU spmm; symmetric, so the backward reuses it (see propagate)
-        self.register_buffer("adj", normalized_adjacency(train).to_sparse_csr(), persistent=False)
+        with warnings.catch_warnings():  # torch labels sparse CSR "beta"; spmm is what we use
+            warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
+            adj = normalized_adjacency(train).to_sparse_csr()
+        self.register_buffer("adj", adj, persistent=False)
 
     def ego_embeddings(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer-0 (trained) embeddings of the given ids, for L2 regularisation."""

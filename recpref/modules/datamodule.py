@@ -64,15 +64,18 @@ class PreferenceDataModule(pl.LightningDataModule):
 
     An epoch has ``ceil(train.nnz / batch_size)`` steps (|train| samples, as in LightGCN's
     code) unless ``steps_per_epoch`` is given; they arrive ``steps_per_call`` at a time
-    (see `SampledBatches`; the module takes one optimiser step per row). Validation is a single placeholder batch: the
+    (see `SampledBatches`; the module takes one optimiser step per row). Samples are drawn on
+    ``device``; by default on the trainer's root device (the GPU under ``accelerator="gpu"``),
+    so no index tensor crosses the bus. Validation is a single placeholder batch: the
     module scores ``split.valid`` with `recpref.evaluation.evaluate` at the end of the epoch.
     """
 
     def __init__(self, split: Split, *, batch_size: int = 2048, n_neg: int = 1,
                  negatives: NegativeKind = "uniform", popularity_exponent: float = 0.75,
                  stream: PositiveStream = "interactions", steps_per_epoch: int | None = None,
-                 seed: int = 0, steps_per_call: int = 16) -> None:
+                 seed: int = 0, steps_per_call: int = 16, device: str | torch.device | None = None) -> None:
         super().__init__()
+        self.sample_device = None if device is None else torch.device(device)
         if steps_per_call < 1:
             raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
         self.steps_per_call = steps_per_call
@@ -88,13 +91,21 @@ class PreferenceDataModule(pl.LightningDataModule):
         self.steps = steps_per_epoch or math.ceil(split.train.nnz / batch_size)
         self._batches: SampledBatches | None = None
 
+    def _sample_device(self) -> torch.device:
+        if self.sample_device is not None:
+            return self.sample_device
+        if self.trainer is not None:
+            return self.trainer.strategy.root_device
+        return torch.device("cpu")
+
     def _build(self) -> SampledBatches:
         train: Interactions = self.split.train
+        dev = self._sample_device()
         neg: NegativeSampler = (
-            UniformSampler(train) if self.negatives_kind == "uniform"
-            else PopularitySampler(train, exponent=self.popularity_exponent, smoothing=1.0)
+            UniformSampler(train, device=dev) if self.negatives_kind == "uniform"
+            else PopularitySampler(train, exponent=self.popularity_exponent, smoothing=1.0, device=dev)
         )
-        return SampledBatches(PositiveSampler(train, self.stream), neg, batch_size=self.batch_size,
+        return SampledBatches(PositiveSampler(train, self.stream, device=dev), neg, batch_size=self.batch_size,
                               n_neg=self.n_neg, steps=self.steps, seed=self.seed,
                               steps_per_call=self.steps_per_call)
 
