@@ -38,11 +38,22 @@ def _recbole_bpr(quick: bool) -> Runner:
     return RecBoleBPR(epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64)
 
 
-def _recpref_bpr_mf(quick: bool) -> Runner:
+def _recpref_mf(loss: str) -> Callable[[bool], Runner]:
+    def build(quick: bool) -> Runner:
+        from recpref.benchmarking.recpref_runner import RecprefRunner
+
+        # Same settings as the RecBole row: 100 epochs, batch 2048, Adam 1e-3, dim 64, no L2.
+        return RecprefRunner("mf", loss, epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64, reg=0.0)
+
+    return build
+
+
+def _recpref_lightgcn(quick: bool) -> Runner:
     from recpref.benchmarking.recpref_runner import RecprefRunner
 
-    # Same settings as the RecBole row: 100 epochs, batch 2048, Adam 1e-3, dim 64.
-    return RecprefRunner("mf", "bpr", epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64, reg=1e-4)
+    # lr chosen on a validation carve-out of train (benchmarks/tune_recpref_ml100k.py)
+    return RecprefRunner("lightgcn", "bpr", epochs=2 if quick else 50, batch_size=2048, lr=5e-3, dim=64,
+                         reg=1e-4, n_layers=3)
 
 
 RUNNERS: dict[str, RunnerSpec] = {
@@ -52,8 +63,11 @@ RUNNERS: dict[str, RunnerSpec] = {
         RunnerSpec("random", "uniform random ranking (seeded hash)", lambda q: RandomScorer()),
         RunnerSpec("implicit-bpr", "implicit BPR (CPU), tuned settings", _implicit_bpr),
         RunnerSpec("implicit-als", "implicit ALS (CPU), confidence scaling, tuned", _implicit_als),
-        RunnerSpec("recpref-bpr-mf", "recpref MF + BPR (Lightning; same settings as the RecBole row)",
-                   _recpref_bpr_mf),
+        RunnerSpec("recpref-bpr-mf", "recpref MF + BPR (same settings as the RecBole row)", _recpref_mf("bpr")),
+        RunnerSpec("recpref-bpo-mf", "recpref MF + BPO (same settings)", _recpref_mf("bpo")),
+        RunnerSpec("recpref-nbpo-mf", "recpref MF + NBPO surrogate loss (same settings)", _recpref_mf("nbpo")),
+        RunnerSpec("recpref-lightgcn", "recpref LightGCN + BPR (3 layers, 50 epochs, Adam 5e-3)",
+                   _recpref_lightgcn),
         RunnerSpec("recbole-bpr", "RecBole 1.2.1 BPR (100 epochs, batch 2048, Adam 1e-3, dim 64)", _recbole_bpr),
     )
 }
