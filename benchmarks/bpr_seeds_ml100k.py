@@ -29,9 +29,11 @@ def main() -> None:
     args = parser.parse_args()
     split = random_split(data_loaders.load("ml-100k").interactions, test_ratio=0.2, seed=2020)
     rows: dict[str, list[tuple[float, float, float]]] = {}
-    epochs = {"recpref BPR-MF": args.epochs, "RecBole BPR": args.epochs, "implicit BPR": 100}
+    epochs = {"recpref BPR-MF (fused)": args.epochs, "recpref BPR-MF": args.epochs, "RecBole BPR": args.epochs,
+              "implicit BPR": 100}
     for seed in args.seeds:
         runners: list[Runner] = [
+            RecprefRunner("mf", "bpr", epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64, reg=0.0, engine="fused"),
             RecprefRunner("mf", "bpr", epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64, reg=0.0),
             RecBoleBPR(epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64),
             ImplicitBPR(factors=64, learning_rate=0.005, regularization=0.001, iterations=100),

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-DEFAULT_MODELS = ["popularity", "random", "implicit-bpr", "implicit-als", "recpref-bpr-mf", "recpref-bpo-mf",
-                  "recpref-nbpo-mf", "recpref-lightgcn", "recbole-bpr"]
+DEFAULT_MODELS = ["popularity", "random", "implicit-bpr", "implicit-als", "recpref-bpr-mf-fused", "recpref-bpr-mf",
+                  "recpref-bpo-mf", "recpref-nbpo-mf", "recpref-lightgcn", "recbole-bpr"]
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:

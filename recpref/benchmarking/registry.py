@@ -38,12 +38,13 @@ def _recbole_bpr(quick: bool) -> Runner:
     return RecBoleBPR(epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64)
 
 
-def _recpref_mf(loss: str) -> Callable[[bool], Runner]:
+def _recpref_mf(loss: str, engine: str = "lightning") -> Callable[[bool], Runner]:
     def build(quick: bool) -> Runner:
         from recpref.benchmarking.recpref_runner import RecprefRunner
 
         # Same settings as the RecBole row: 100 epochs, batch 2048, Adam 1e-3, dim 64, no L2.
-        return RecprefRunner("mf", loss, epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64, reg=0.0)
+        return RecprefRunner("mf", loss, epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64, reg=0.0,
+                             engine=engine)  # type: ignore[arg-type]
 
     return build
 
@@ -63,7 +64,10 @@ RUNNERS: dict[str, RunnerSpec] = {
         RunnerSpec("random", "uniform random ranking (seeded hash)", lambda q: RandomScorer()),
         RunnerSpec("implicit-bpr", "implicit BPR (CPU), tuned settings", _implicit_bpr),
         RunnerSpec("implicit-als", "implicit ALS (CPU), confidence scaling, tuned", _implicit_als),
-        RunnerSpec("recpref-bpr-mf", "recpref MF + BPR (same settings as the RecBole row)", _recpref_mf("bpr")),
+        RunnerSpec("recpref-bpr-mf-fused", "recpref MF + BPR, fused numba CPU kernel (same batches and updates)",
+                   _recpref_mf("bpr", "fused")),
+        RunnerSpec("recpref-bpr-mf", "recpref MF + BPR under Lightning (same settings as the RecBole row)",
+                   _recpref_mf("bpr")),
         RunnerSpec("recpref-bpo-mf", "recpref MF + BPO (same settings)", _recpref_mf("bpo")),
         RunnerSpec("recpref-nbpo-mf", "recpref MF + NBPO surrogate loss (same settings)", _recpref_mf("nbpo")),
         RunnerSpec("recpref-lightgcn", "recpref LightGCN + BPR (3 layers, 50 epochs, Adam 5e-3)",

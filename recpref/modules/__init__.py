@@ -1,6 +1,7 @@
 """Lightning composition: datamodules stream sampled batches, modules combine model + loss."""
 
 from recpref.modules.datamodule import NegativeKind, PreferenceDataModule, SampledBatches
+from recpref.modules.fused import FusedMFTrainer
 from recpref.modules.preference import LossName, OptimizerName, PreferenceModule
 
-__all__ = ["LossName", "NegativeKind", "OptimizerName", "PreferenceDataModule", "PreferenceModule", "SampledBatches"]
+__all__ = ["FusedMFTrainer", "LossName", "NegativeKind", "OptimizerName", "PreferenceDataModule", "PreferenceModule", "SampledBatches"]
