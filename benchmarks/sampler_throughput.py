@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/sampler_throughput.py [--triples 10000000] [--dataset ml-100k] [--device cpu]
 
-Draws the triples in batches of 2048 x 64 (as `SampledBatches` does for a chunk of 64 steps)
+Draws the triples in batches of 2048 x 64 (as `SampledBatches` does for a chunk of 64 steps;
+with the "shuffle" stream the positives come from one permutation of all pairs per epoch)
 with recpref's exact samplers (negatives are never a positive of the user), after one warm-up
 batch, and prints a table. Compare with RecBole's sampler by running RecBole itself (its
 ``RecBole BPR`` epoch times are in docs/benchmarks.md).
@@ -43,9 +44,13 @@ def main() -> None:
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             done = 0
+            buf_u = buf_p = torch.empty(0, dtype=torch.long)
             t0 = time.perf_counter()
             while done < args.triples:
-                u, p = pos.epoch(args.chunk, gen)
+                if len(buf_u) < args.chunk:  # "shuffle": one permutation per epoch, as in training
+                    buf_u, buf_p = pos.epoch(train.nnz if stream == "shuffle" else args.chunk, gen)
+                u, p = buf_u[: args.chunk], buf_p[: args.chunk]
+                buf_u, buf_p = buf_u[args.chunk:], buf_p[args.chunk:]
                 n = neg.sample(u, 1, gen)
                 done += u.numel()
             if args.device.startswith("cuda"):

@@ -27,12 +27,14 @@ def _data(seed: int = 0, n_users: int = 60, n_items: int = 50, density: float = 
     return Interactions.from_indices(u, i, n_users=n_users, n_items=n_items)
 
 
-@pytest.mark.parametrize("kind", ["uniform-bitset", "uniform-sorted", "popularity-bitset", "popularity-sorted"])
+@pytest.mark.parametrize("kind", ["uniform-bytemap", "uniform-bitset", "uniform-sorted", "popularity-bytemap",
+                                  "popularity-bitset", "popularity-sorted"])
 def test_negative_samplers_on_cuda_are_exact_and_deterministic(kind: str) -> None:
     d = _data()
-    cap = 0 if kind.endswith("sorted") else 1 << 20
-    s = (UniformSampler(d, device="cuda", bitset_max_bytes=cap) if kind.startswith("uniform")
-         else PopularitySampler(d, exponent=0.75, smoothing=1.0, device="cuda", bitset_max_bytes=cap))
+    caps = {"bitset_max_bytes": 0 if kind.endswith("sorted") else 1 << 20,
+            "bytemap_max_bytes": 1 << 20 if kind.endswith("bytemap") else 0}
+    s = (UniformSampler(d, device="cuda", **caps) if kind.startswith("uniform")
+         else PopularitySampler(d, exponent=0.75, smoothing=1.0, device="cuda", **caps))
     users = torch.arange(d.n_users, device="cuda").repeat(300)
     a = s.sample(users, 3, make_generator(3, device="cuda"))
     b = s.sample(users, 3, make_generator(3, device="cuda"))

@@ -1,9 +1,11 @@
 """Exact negative samplers: they never return an item the user has interacted with.
 
 Rejection structure: each training pair is the int64 key ``user * n_items + item``. When
-``n_users * n_items`` bits fit ``bitset_max_bytes`` (default 256 MiB: Gowalla needs 153 MiB)
-the keys are a packed bitset and a lookup is one gather; otherwise they stay as a sorted
-array (CSR order already sorts them) and a lookup is a ``searchsorted``.
+``n_users * n_items`` bytes fit ``bytemap_max_bytes`` (default 32 MiB: ml-100k needs 1.6 MiB)
+the keys are a byte per (user, item) and a lookup is one gather; when bits fit
+``bitset_max_bytes`` (default 256 MiB: Gowalla needs 153 MiB) a packed bitset (a gather plus
+a shift); otherwise they stay as a sorted array (CSR order already sorts them) and a lookup is
+a ``searchsorted``. ``bitset_max_bytes`` caps the whole table: 0 forces the sorted keys.
 Rejected candidates are redrawn, vectorised over the whole batch, until none remain; since a
 redraw comes from the same proposal, the accepted item follows the proposal restricted to the
 user's negatives exactly. Rows that keep failing (users whose positives hold most of the
@@ -23,6 +25,7 @@ __all__ = ["HardNegativeSampler", "NegativeSampler", "PopularitySampler", "Unifo
 
 _MAX_ROUNDS = 32
 _DEFAULT_BITSET_BYTES = 256 * 2**20
+_DEFAULT_BYTEMAP_BYTES = 32 * 2**20
 
 
 def _packed_bitset(keys: np.ndarray, n_bits: int) -> np.ndarray:
@@ -62,7 +65,8 @@ class NegativeSampler:
     """Base class: uniform proposal; subclasses change :meth:`_propose` / :meth:`_masked_draw`."""
 
     def __init__(self, train: Interactions, device: torch.device | str = "cpu",
-                 bitset_max_bytes: int = _DEFAULT_BITSET_BYTES) -> None:
+                 bitset_max_bytes: int = _DEFAULT_BITSET_BYTES,
+                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES) -> None:
         full = train.user_counts >= train.n_items
         if full.any():
             first = int(full.nonzero()[0][0])
@@ -78,14 +82,21 @@ class NegativeSampler:
         self.indptr, self.indices = csr.indptr, csr.indices
         n_bits = self.n_users * self.n_items
         self.bits: torch.Tensor | None = None
-        if (n_bits + 7) // 8 <= bitset_max_bytes:
+        self.bytemap: torch.Tensor | None = None
+        if n_bits <= min(bytemap_max_bytes, bitset_max_bytes):
+            table = torch.zeros(n_bits, dtype=torch.bool, device=self.device)
+            table[self.keys] = True
+            self.bytemap = table
+        elif (n_bits + 7) // 8 <= bitset_max_bytes:
             self.bits = torch.as_tensor(_packed_bitset(self.keys.cpu().numpy(), n_bits), device=self.device)
 
     def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Bool tensor, True where (users, items) is a training pair. Broadcasts users (B,) over items (B, K)."""
         if items.dim() == 2 and users.dim() == 1:
             users = users.unsqueeze(1)
-        q = users * self.n_items + items
+        q = torch.add(items, users, alpha=self.n_items)
+        if self.bytemap is not None:
+            return self.bytemap.index_select(0, q.reshape(-1)).view(q.shape)
         if self.bits is not None:
             return ((self.bits[q >> 3] >> (q & 7).to(torch.uint8)) & 1).bool()
         if len(self.keys) == 0:
@@ -107,17 +118,17 @@ class NegativeSampler:
         if users.numel() and (users.min() < 0 or users.max() >= self.n_users):
             raise ValueError(f"user indices out of range [0, {self.n_users})")
         out = self._propose((len(users), n_neg), gen)
-        bad = self.is_positive(users, out)
+        flat = out.view(-1)
+        # flat positions still holding a positive; after the first pass only these are touched
+        todo = self.is_positive(users, out).view(-1).nonzero().squeeze(1)
         for _ in range(_MAX_ROUNDS):
-            rows, cols = bad.nonzero(as_tuple=True)
-            if len(rows) == 0:
+            if len(todo) == 0:
                 return out
-            redraw = self._propose((len(rows),), gen)
-            out[rows, cols] = redraw
-            bad[rows, cols] = self.is_positive(users[rows], redraw)
-        rows, cols = bad.nonzero(as_tuple=True)
-        if len(rows):
-            out[rows, cols] = self._masked_draw(users[rows], gen)
+            redraw = self._propose((len(todo),), gen)
+            flat.index_copy_(0, todo, redraw)
+            todo = todo[self.is_positive(users.index_select(0, todo // n_neg), redraw)]
+        if len(todo):
+            flat.index_copy_(0, todo, self._masked_draw(users.index_select(0, todo // n_neg), gen))
         return out
 
     def _masked_draw(self, users: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -148,8 +159,9 @@ class PopularitySampler(NegativeSampler):
     """
 
     def __init__(self, train: Interactions, exponent: float = 0.75, smoothing: float = 0.0,
-                 device: torch.device | str = "cpu", bitset_max_bytes: int = _DEFAULT_BITSET_BYTES) -> None:
-        super().__init__(train, device, bitset_max_bytes)
+                 device: torch.device | str = "cpu", bitset_max_bytes: int = _DEFAULT_BITSET_BYTES,
+                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES) -> None:
+        super().__init__(train, device, bitset_max_bytes, bytemap_max_bytes)
         if smoothing < 0 or exponent != exponent:
             raise ValueError(f"need smoothing >= 0 and a finite exponent, got {smoothing}, {exponent}")
         counts = torch.as_tensor(train.item_counts, dtype=torch.float64, device=self.device)

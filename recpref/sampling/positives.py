@@ -42,7 +42,7 @@ class PositiveSampler:
             raise ValueError(f"n must be >= 0, got {n}")
         if self.stream in ("interactions", "shuffle"):  # "shuffle" draws epochs via epoch()
             idx = torch.randint(len(self.indices), (n,), generator=gen, device=self.device)
-            return self.rows[idx], self.indices[idx]
+            return self.rows.index_select(0, idx), self.indices.index_select(0, idx)
         users = self.active_users[torch.randint(len(self.active_users), (n,), generator=gen, device=self.device)]
         start = self.indptr[users]
         deg = self.indptr[users + 1] - start
@@ -61,4 +61,4 @@ class PositiveSampler:
         passes = -(-n // nnz) if n else 0
         idx = torch.cat([torch.randperm(nnz, generator=gen, device=self.device) for _ in range(passes)])[:n] \
             if passes else torch.empty(0, dtype=torch.long, device=self.device)
-        return self.rows[idx], self.indices[idx]
+        return self.rows.index_select(0, idx), self.indices.index_select(0, idx)

@@ -36,9 +36,11 @@ def _reference_neg_probs(train: Interactions, user: int, weights: np.ndarray) ->
 
 
 SAMPLERS = {
-    "uniform-bitset": lambda d: UniformSampler(d),
+    "uniform-bitset": lambda d: UniformSampler(d, bytemap_max_bytes=0),
     "uniform-sorted": lambda d: UniformSampler(d, bitset_max_bytes=0),
-    "popularity-bitset": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0),
+    "uniform-bytemap": lambda d: UniformSampler(d),
+    "popularity-bytemap": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0),
+    "popularity-bitset": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, bytemap_max_bytes=0),
     "popularity-sorted": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, bitset_max_bytes=0),
 }
 
@@ -46,7 +48,10 @@ SAMPLERS = {
 @pytest.fixture(params=sorted(SAMPLERS))
 def sampler_case(request: pytest.FixtureRequest) -> tuple[str, Interactions, NegativeSampler]:
     d = _data()
-    return request.param, d, SAMPLERS[request.param](d)
+    s = SAMPLERS[request.param](d)
+    structure = request.param.split("-")[1]
+    assert (s.bytemap is not None, s.bits is not None) == (structure == "bytemap", structure == "bitset")
+    return request.param, d, s
 
 
 class TestNegativeSamplerContract:
