@@ -100,7 +100,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         split = random_split(ds.interactions, test_ratio=args.test_ratio, valid_ratio=args.valid_ratio, seed=args.seed)
     rec = Recommender(model=args.model, loss=args.loss, dim=args.dim, n_layers=args.layers, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, reg=args.reg, n_neg=args.n_neg, seed=args.seed,
-                      patience=args.patience, monitor_k=max(args.k))
+                      patience=args.patience, monitor_k=max(args.k), engine=args.engine)
     print(f"# training {args.model}/{args.loss} on {args.dataset}: {split.train.nnz} train, "
           f"{0 if split.valid is None else split.valid.nnz} validation, {split.test.nnz} test interactions", flush=True)
     rec.fit(split.train, valid=split.valid, progress=not args.no_progress, accelerator=args.accelerator)
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--engine", choices=["auto", "lightning", "fused"], default="auto",
+                   help="auto: the fused CPU kernel for MF + BPR/BPO on CPU, Lightning otherwise")
     p.add_argument("--output", default=None, help="directory to save the trained model into")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

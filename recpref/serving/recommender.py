@@ -51,6 +51,7 @@ class RecommenderConfig:
     monitor: Literal["recall", "ndcg", "f1"] = "recall"
     monitor_k: int = 20
     seed: int = 0
+    engine: Literal["auto", "lightning", "fused"] = "auto"
 
     def __post_init__(self) -> None:
         if self.model not in ("mf", "lightgcn", "ngcf"):
@@ -64,6 +65,15 @@ class RecommenderConfig:
             raise ValueError(f"monitor must be recall, ndcg or f1; got {self.monitor!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+        if self.engine not in ("auto", "lightning", "fused"):
+            raise ValueError(f"engine must be auto, lightning or fused; got {self.engine!r}")
+        if self.engine == "fused" and not self.fused_capable:
+            raise ValueError("engine='fused' trains MF with BPR or BPO and Adam only; use engine='lightning'")
+
+    @property
+    def fused_capable(self) -> bool:
+        """Whether the fused CPU kernel implements these settings (MF, BPR/BPO, Adam)."""
+        return self.model == "mf" and self.loss in ("bpr", "bpo") and self.optimizer == "adam"
 
 
 def _build_encoder(cfg: RecommenderConfig, train: Interactions) -> Encoder:
@@ -109,7 +119,11 @@ class Recommender:
     def fit(self, train: Interactions, valid: Interactions | None = None, *, progress: bool = True,
             accelerator: str = "auto", devices: int | str = "auto", strategy: str = "auto") -> Recommender:
         """Train on ``train``. With ``valid`` (same id space), evaluate Recall@k/NDCG@k after every
-        epoch, keep the best weights, and stop early after ``patience`` epochs without gain."""
+        epoch, keep the best weights, and stop early after ``patience`` epochs without gain.
+
+        ``engine="auto"`` trains MF with BPR/BPO and Adam on the CPU with the fused kernel
+        (`FusedMFTrainer`: the same batches and updates, several times faster) and everything
+        else, or anything on a GPU, through Lightning."""
         import lightning.pytorch as pl_
 
         from recpref.data import Split
@@ -119,6 +133,13 @@ class Recommender:
         cfg = self.config
         pl_.seed_everything(cfg.seed, verbose=False)
         encoder = _build_encoder(cfg, train)
+        on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+        if cfg.engine == "fused" or (cfg.engine == "auto" and cfg.fused_capable and on_cpu and devices in ("auto", 1)):
+            if not on_cpu:
+                raise ValueError("engine='fused' runs on the CPU; pass accelerator='cpu' or engine='lightning'")
+            assert isinstance(encoder, MF)
+            self._fit_fused(encoder, train, valid, progress)
+            return self
         module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr, reg=cfg.reg, optimizer=cfg.optimizer,
                                   flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip,
                                   eval_train=train if valid is not None else None, eval_target=valid,
@@ -144,6 +165,45 @@ class Recommender:
         self.encoder = encoder.cpu().eval()
         self.train = train
         return self
+
+    def _fit_fused(self, encoder: MF, train: Interactions, valid: Interactions | None, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        from recpref.evaluation import evaluate
+        from recpref.modules import FusedMFTrainer
+
+        cfg = self.config
+        monitor = f"{cfg.monitor}@{cfg.monitor_k}"
+        best: dict[str, Any] = {"value": float("-inf"), "state": None, "bad": 0}
+        bar = tqdm(total=cfg.epochs, desc="fused MF", unit="epoch", disable=not progress)
+
+        def on_epoch_end(epoch: int, loss: float) -> bool:
+            row = {"epoch": float(epoch), "train/loss": loss}
+            stop = False
+            if valid is not None:
+                res = evaluate(encoder.score_all, train, valid, k=(cfg.monitor_k,),
+                               metrics=("recall", "ndcg", "f1"))
+                row.update({f"val/{name}": float(v) for name, v in res.metrics.items()})
+                if res[monitor] > best["value"]:
+                    best.update(value=res[monitor], bad=0,
+                                state={k: v.detach().clone() for k, v in encoder.state_dict().items()})
+                else:
+                    best["bad"] += 1
+                    stop = cfg.patience is not None and best["bad"] >= cfg.patience
+            self.history.append(row)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
+            return stop
+
+        with torch.no_grad():
+            FusedMFTrainer(encoder, cfg.loss, lr=cfg.lr, reg=cfg.reg).fit(  # type: ignore[arg-type]
+                train, epochs=cfg.epochs, batch_size=cfg.batch_size, n_neg=cfg.n_neg, negatives=cfg.negatives,
+                stream=cfg.stream, seed=cfg.seed, on_epoch_end=on_epoch_end)
+        bar.close()
+        if best["state"] is not None:
+            encoder.load_state_dict(best["state"])
+        self.encoder = encoder.eval()
+        self.train = train
 
     # --------------------------------------------------------------------- scoring
     def _require_fitted(self) -> tuple[Encoder, Interactions]:

@@ -116,3 +116,25 @@ def test_config_validation() -> None:
         Recommender(lr=-1.0)
     with pytest.raises(TypeError, match="unknown setting"):
         Recommender(learning_rate=0.1)
+
+
+@pytest.mark.parametrize("loss", ["bpr", "bpo"])
+def test_fused_engine_equals_lightning_engine(loss: str) -> None:
+    """engine='auto' picks the fused kernel for MF + BPR/BPO on CPU; it keeps the same best
+    epoch, history and weights as the Lightning path."""
+    split = random_split(_clustered(), test_ratio=0.25, seed=0)
+    kw = dict(model="mf", loss=loss, epochs=12, batch_size=128, lr=0.05, dim=16, patience=3, seed=0, reg=1e-3)
+    fused = Recommender(engine="auto", **kw).fit(split.train, valid=split.test, progress=False)  # type: ignore[arg-type]
+    light = Recommender(engine="lightning", **kw).fit(split.train, valid=split.test,  # type: ignore[arg-type]
+                                                      progress=False, accelerator="cpu")
+    assert [h["val/recall@20"] for h in fused.history] == pytest.approx(
+        [h["val/recall@20"] for h in light.history], abs=1e-6)
+    users = torch.arange(split.train.n_users)
+    torch.testing.assert_close(fused.score_all(users), light.score_all(users), rtol=1e-4, atol=1e-5)
+
+
+def test_fused_engine_refuses_other_settings() -> None:
+    with pytest.raises(ValueError, match="engine='fused' trains MF with BPR or BPO"):
+        Recommender(engine="fused", loss="nbpo")
+    with pytest.raises(ValueError, match="engine must be"):
+        Recommender(engine="jit")  # type: ignore[arg-type]
