@@ -7,5 +7,25 @@ from recpref.losses.pairwise import (
     nbpo_exact_loss,
     nbpo_surrogate_loss,
 )
+from recpref.losses.unbiased import (
+    LocalLoss,
+    doubly_robust_loss,
+    local_losses,
+    pointwise_ips_loss,
+    ubpr_loss,
+    wmf_loss,
+)
 
-__all__ = ["bpo_loss", "bpr_loss", "l2_regularization", "nbpo_exact_loss", "nbpo_surrogate_loss"]
+__all__ = [
+    "LocalLoss",
+    "bpo_loss",
+    "bpr_loss",
+    "doubly_robust_loss",
+    "l2_regularization",
+    "local_losses",
+    "nbpo_exact_loss",
+    "nbpo_surrogate_loss",
+    "pointwise_ips_loss",
+    "ubpr_loss",
+    "wmf_loss",
+]

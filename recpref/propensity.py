@@ -1,0 +1,123 @@
+"""Exposure propensities theta = P(item shown to user) for unbiased learning and evaluation
+(methods.md section 2).
+
+Every estimator returns a *full-length* float64 array: ``(n_items,)`` for item-level
+propensities (items never clicked get the ``floor``; an array is never indexed by the ids that
+happen to have clicks), or ``(n_users, n_items)`` for user-item propensities.
+`check_propensities` is the one gate every consumer (losses, evaluation, CLI) passes them
+through: zero, negative, NaN, infinite, above-one or wrongly shaped values are refused with an
+error that names the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from recpref.data import Interactions
+
+__all__ = [
+    "check_propensities",
+    "clip_propensities",
+    "naive_bayes_propensity",
+    "popularity_propensity",
+    "user_item_propensity",
+]
+
+
+def check_propensities(theta: npt.ArrayLike, shape: int | tuple[int, ...], *,
+                       name: str = "propensities") -> np.ndarray:
+    """Validate propensities against the expected ``shape`` (``n_items`` or ``(n_users, n_items)``)
+    and return them as float64. Every value must be finite and in (0, 1]."""
+    arr = np.asarray(theta, dtype=np.float64)
+    want = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if arr.shape != want:
+        raise ValueError(f"{name} have shape {arr.shape}, expected {want} (one value per "
+                         f"{'item' if len(want) == 1 else '(user, item) cell'})")
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} contain {int(np.isnan(arr).sum())} NaN value(s)")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contain infinite value(s)")
+    if (arr <= 0).any():
+        bad = np.argwhere(arr <= 0)[0]
+        raise ValueError(f"{name} must be > 0: {int((arr <= 0).sum())} value(s) are zero or negative "
+                         f"(first at index {tuple(int(x) for x in bad)}: {arr[tuple(bad)]}); "
+                         "clip them from below (clip_propensities) or set a floor")
+    if (arr > 1).any():
+        raise ValueError(f"{name} are probabilities and must be <= 1; max is {arr.max()}")
+    return arr
+
+
+def clip_propensities(theta: npt.ArrayLike, minimum: float) -> np.ndarray:
+    """``max(theta, minimum)`` (Rel-MF's clipped estimator, M = ``minimum``), validated."""
+    if not 0 < minimum <= 1:
+        raise ValueError(f"the clipping threshold must be in (0, 1], got {minimum}")
+    arr = np.asarray(theta, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"propensities contain {int(np.isnan(arr).sum())} NaN value(s)")
+    return check_propensities(np.maximum(arr, minimum), arr.shape)
+
+
+def popularity_propensity(train: Interactions, eta: float = 0.5, *, normalize: Literal["max", "users"] = "max",
+                          floor: float = 1e-6) -> np.ndarray:
+    """Item propensities from click popularity, one per item of ``train``:
+    ``theta_i = (n_i / max_k n_k) ** eta`` (Rel-MF, ``normalize="max"``) or
+    ``(n_i / n_users) ** eta`` (UBPR's Coat code: the square root of the item's click rate for
+    eta 0.5, ``normalize="users"``), where n_i counts the users who clicked item i. Items with
+    no click get ``floor``; every value is at least ``floor``."""
+    if not eta >= 0 or not np.isfinite(eta):
+        raise ValueError(f"eta must be a finite number >= 0, got {eta}")
+    if not 0 < floor <= 1:
+        raise ValueError(f"floor must be in (0, 1], got {floor}")
+    if normalize not in ("max", "users"):
+        raise ValueError(f"normalize must be 'max' or 'users', got {normalize!r}")
+    counts = np.asarray(train.binarized().item_counts, dtype=np.float64)
+    if counts.max(initial=0) == 0:
+        raise ValueError("train has no clicks: popularity propensities are undefined")
+    base = counts / (counts.max() if normalize == "max" else train.n_users)
+    theta = np.where(counts > 0, base ** eta, floor)
+    return check_propensities(np.maximum(theta, floor), train.n_items)
+
+
+def user_item_propensity(values: npt.ArrayLike, train: Interactions, *, name: str = "given propensities") -> np.ndarray:
+    """Propensities a dataset ships per (user, item) cell (Coat's ``propensities.ascii``),
+    checked against ``train``'s shape."""
+    return check_propensities(values, train.shape, name=name)
+
+
+def naive_bayes_propensity(observed_ratings: npt.ArrayLike, mar_ratings: npt.ArrayLike, *,
+                           smoothing: float = 1.0) -> np.ndarray:
+    """Schnabel et al.'s naive Bayes exposure model, fitted with a small randomly exposed (MAR)
+    sample: ``P(O=1 | Y=r) = P(Y=r | O=1) P(O=1) / P(Y=r)``.
+
+    ``observed_ratings`` is the MNAR matrix (0 = not observed, else the rating), ``mar_ratings``
+    the same shape with the randomly exposed ratings (0 = not sampled). P(Y=r | O=1) and P(O=1)
+    come from the MNAR matrix, P(Y=r) from the MAR sample (additive ``smoothing`` per level).
+    Returns an (n_users, n_items) array: each observed cell gets the propensity of its rating;
+    unobserved cells get the marginal P(O=1)."""
+    obs = np.asarray(observed_ratings, dtype=np.float64)
+    mar = np.asarray(mar_ratings, dtype=np.float64)
+    if obs.ndim != 2 or obs.shape != mar.shape:
+        raise ValueError(f"observed and MAR rating matrices must have the same 2-D shape, got {obs.shape}, {mar.shape}")
+    for what, m in (("observed", obs), ("MAR", mar)):
+        if not np.isfinite(m).all():
+            raise ValueError(f"the {what} ratings contain NaN or infinite values")
+        if (m < 0).any():
+            raise ValueError(f"the {what} ratings must be >= 0 (0 = not observed)")
+    if smoothing < 0:
+        raise ValueError(f"smoothing must be >= 0, got {smoothing}")
+    levels = np.unique(np.concatenate([obs[obs > 0], mar[mar > 0]]))
+    if not (obs > 0).any() or not (mar > 0).any():
+        raise ValueError("both the observed and the MAR matrix need at least one rating")
+    p_obs = float((obs > 0).mean())
+    n_o = np.array([(obs == r).sum() for r in levels], dtype=np.float64) + smoothing
+    n_m = np.array([(mar == r).sum() for r in levels], dtype=np.float64) + smoothing
+    p_r_given_o = n_o / n_o.sum()
+    p_r = n_m / n_m.sum()
+    per_level = np.clip(p_r_given_o * p_obs / p_r, np.finfo(np.float64).tiny, 1.0)
+    out = np.full(obs.shape, p_obs)
+    for r, p in zip(levels, per_level):
+        out[obs == r] = p
+    return check_propensities(out, obs.shape, name="naive Bayes propensities")
