@@ -79,3 +79,38 @@ def test_train_saves_a_loadable_model(tmp_path: Path, capsys: pytest.CaptureFixt
     assert recs.height == 5 and recs["user_id"].to_list() == ["196"] * 5
     again = Recommender.load(out)
     assert torch.equal(rec.score_all(torch.arange(5)), again.score_all(torch.arange(5)))
+
+
+def test_train_mnar_on_coat_with_popularity_propensities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import data_loaders
+
+    try:
+        data_loaders.load("coat")
+    except data_loaders.DatasetNotFoundError:
+        pytest.skip("coat is not staged under $RECPREF_DATA_DIR")
+    out = tmp_path / "coat-relmf"
+    code = main(["train", "--dataset", "coat", "--loss", "relmf", "--propensity", "popularity", "--clip", "0.01",
+                 "--dim", "16", "--epochs", "3", "--batch-size", "256", "--no-progress", "--output", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "propensity popularity" in text and "clip 0.01" in text and "local squared" in text
+    assert "test: dcg@1=" in text and "randomly shown test items" in text
+    metrics = json.loads((out / "metrics.json").read_text())["test"]["metrics"]
+    assert 0 < metrics["recall@5"] <= 1
+
+
+def test_train_mnar_needs_a_biased_train_and_unbiased_test_split() -> None:
+    import data_loaders
+
+    with pytest.raises(SystemExit, match="has none"):
+        main(["train", "--dataset", "ml-100k", "--loss", "ubpr", "--epochs", "1", "--no-progress"])
+    with pytest.raises(SystemExit, match="trains --model mf only"):
+        main(["train", "--dataset", "ml-100k", "--loss", "relmf", "--model", "lightgcn", "--no-progress"])
+    try:
+        data_loaders.load("coat")
+    except data_loaders.DatasetNotFoundError:
+        pytest.skip("coat is not staged under $RECPREF_DATA_DIR")
+    with pytest.raises(ValueError, match="needs propensities|zero or negative"):
+        from recpref.serving import Recommender
+
+        Recommender(loss="relmf", epochs=1).fit(data_loaders.load("coat").split().train, progress=False)

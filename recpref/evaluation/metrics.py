@@ -13,6 +13,14 @@ the number of relevant items of each user (> 0). Definitions (binary gain):
 - ``map@k``       = sum_j hit_j * precision@(j+1) / min(n_rel, k)
 - ``f1@k``        = 2 P R / (P + R) per user with P = precision@k, R = recall@k (0 without a
   hit), then averaged over users (NBPO's code)
+
+Propensity-weighted versions for biased (MNAR) held-out clicks, each test item weighted by
+``w = 1 / theta`` (Yang et al., RecSys 2018); they estimate the metric under full exposure:
+
+- ``ips_recall@k`` = sum of w over hits in top-k / n_rel (unbiased; can exceed 1)
+- ``snips_recall@k`` = sum of w over hits in top-k / sum of w over the user's test items
+- ``ips_dcg@k`` = sum over hits of w / log2(j + 2), divided by n_rel
+- ``snips_dcg@k`` = the same sum divided by the sum of w over the user's test items
 """
 
 from __future__ import annotations
@@ -24,10 +32,12 @@ import numpy as np
 
 RankingMetric = Literal["recall", "precision", "ndcg", "dcg", "mrr", "hit", "map", "f1"]
 BeyondMetric = Literal["coverage", "gini", "popularity"]
-MetricName = RankingMetric | BeyondMetric
+WeightedMetric = Literal["ips_recall", "snips_recall", "ips_dcg", "snips_dcg"]
+MetricName = RankingMetric | BeyondMetric | WeightedMetric
 
 RANKING_METRICS: tuple[RankingMetric, ...] = ("recall", "precision", "ndcg", "dcg", "mrr", "hit", "map", "f1")
 BEYOND_METRICS: tuple[BeyondMetric, ...] = ("coverage", "gini", "popularity")
+WEIGHTED_METRICS: tuple[WeightedMetric, ...] = ("ips_recall", "snips_recall", "ips_dcg", "snips_dcg")
 DEFAULT_METRICS: tuple[MetricName, ...] = (
     "recall", "precision", "ndcg", "mrr", "hit", "map", "coverage", "gini", "popularity",
 )
@@ -107,6 +117,23 @@ def ranking_metrics(
     return out
 
 
+def weighted_metrics(hit_weights: np.ndarray, n_rel: np.ndarray, weight_sums: np.ndarray, ks: Sequence[int],
+                     names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per-user propensity-weighted metrics. ``hit_weights`` (n_users, k_max) holds ``1/theta`` of
+    the item at each rank where it is a hit, 0 elsewhere; ``weight_sums`` (n_users,) the sum of
+    ``1/theta`` over each user's test items."""
+    out: dict[str, np.ndarray] = {}
+    n = np.asarray(n_rel, dtype=np.float64)
+    for k in ks:
+        w = hit_weights[:, :k]
+        g = (w * _discounts(k)).sum(1)
+        for name, num, den in (("ips_recall", w.sum(1), n), ("snips_recall", w.sum(1), weight_sums),
+                               ("ips_dcg", g, n), ("snips_dcg", g, weight_sums)):
+            if name in names:
+                out[f"{name}@{k}"] = num / den
+    return out
+
+
 def gini_index(counts: np.ndarray) -> float:
     """Gini index of non-negative counts over the whole catalogue (0 = equal, ->1 = concentrated)."""
     x = np.sort(np.asarray(counts, dtype=np.float64))
@@ -119,7 +146,7 @@ def gini_index(counts: np.ndarray) -> float:
 
 
 def check_metric_names(metrics: Sequence[str]) -> None:
-    known = set(RANKING_METRICS) | set(BEYOND_METRICS)
+    known = set(RANKING_METRICS) | set(BEYOND_METRICS) | set(WEIGHTED_METRICS)
     unknown = [m for m in metrics if m not in known]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(known)}")

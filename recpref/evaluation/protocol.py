@@ -15,10 +15,12 @@ from recpref.data import Interactions
 from recpref.evaluation.metrics import (
     BEYOND_METRICS,
     DEFAULT_METRICS,
+    WEIGHTED_METRICS,
     check_ks,
     check_metric_names,
     gini_index,
     ranking_metrics,
+    weighted_metrics,
 )
 from recpref.evaluation.ranking import canonical_topk, gather_rows
 
@@ -109,6 +111,7 @@ def evaluate(
     users: npt.ArrayLike | None = None,
     per_user: bool = False,
     progress: bool = False,
+    propensity: npt.ArrayLike | None = None,
 ) -> EvalResult:
     """Full-ranking evaluation of ``scorer`` on ``test``, with each user's ``train`` items masked.
 
@@ -116,6 +119,11 @@ def evaluate(
     relevance is membership in ``test`` (binary). Users without test items are skipped and
     counted. Top-k is computed per user batch on ``device``; memory is O(batch_size x n_items).
     Results do not depend on ``batch_size`` or ``device``.
+
+    ``propensity`` ((n_items,) or (n_users, n_items), values in (0, 1]) is required by the
+    propensity-weighted metrics ``ips_recall``, ``snips_recall``, ``ips_dcg``, ``snips_dcg``
+    (see `recpref.evaluation.metrics`), which weigh each held-out click by 1/theta so that model
+    selection on biased clicks does not reward popularity.
 
     Example:
         >>> from recpref.data import Interactions
@@ -136,6 +144,15 @@ def evaluate(
     n_users, n_items = train.shape
     if max(ks) > n_items:
         raise ValueError(f"k={max(ks)} exceeds the number of items ({n_items})")
+    weighted = [m for m in names if m in WEIGHTED_METRICS]
+    inv_theta: np.ndarray | None = None
+    if weighted:
+        if propensity is None:
+            raise ValueError(f"metrics {weighted} need propensity= (1/theta weights of the test clicks)")
+        from recpref.propensity import check_propensities
+
+        theta_arr = np.asarray(propensity, dtype=np.float64)
+        inv_theta = 1.0 / check_propensities(theta_arr, n_items if theta_arr.ndim == 1 else (n_users, n_items))
     dev = torch.device(device)
     requested = _check_users(users, n_users)
     test_counts = np.diff(test.indptr)[requested]
@@ -187,6 +204,16 @@ def evaluate(
             eval_users[keep], top_all[keep], hits_all[keep], valid_all[keep], n_rel[keep]
         )
     per = ranking_metrics(hits_all, n_rel, ks, names)
+    if inv_theta is not None:
+        rows_w = eval_users[:, None] if inv_theta.ndim == 2 else None
+        w_top = inv_theta[rows_w, top_all] if rows_w is not None else inv_theta[top_all]
+        test_in = test.matrix[eval_users].tocsr()
+        test_in = test_in - test_in.multiply(train.matrix[eval_users])  # masked train items never count
+        test_in.eliminate_zeros()
+        r, c = test_in.nonzero()
+        w_test = inv_theta[eval_users[r], c] if inv_theta.ndim == 2 else inv_theta[c]
+        sums = np.bincount(r, weights=w_test, minlength=eval_users.size)
+        per.update(weighted_metrics(np.where(hits_all, w_top, 0.0), n_rel, sums, ks, names))
     result: dict[str, float] = {}
     for key, values in per.items():
         result[key] = float(values.mean())
@@ -206,6 +233,8 @@ def evaluate(
     for name in names:
         for kk in ks:
             key = f"{name}@{kk}"
+            if key in per and key not in result:
+                result[key] = float(per[key].mean())
             if key in result:
                 ordered[key] = result[key]
     frame = None

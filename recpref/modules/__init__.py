@@ -2,6 +2,8 @@
 
 from recpref.modules.datamodule import NegativeKind, PreferenceDataModule, SampledBatches
 from recpref.modules.fused import FusedMFTrainer
+from recpref.modules.mnar import MNARDataModule, MNARLoss, MNARModule, click_rate_among_exposed
 from recpref.modules.preference import LossName, OptimizerName, PreferenceModule
 
-__all__ = ["FusedMFTrainer", "LossName", "NegativeKind", "OptimizerName", "PreferenceDataModule", "PreferenceModule", "SampledBatches"]
+__all__ = ["FusedMFTrainer", "LossName", "MNARDataModule", "MNARLoss", "MNARModule", "NegativeKind", "OptimizerName",
+           "PreferenceDataModule", "PreferenceModule", "SampledBatches", "click_rate_among_exposed"]

@@ -24,6 +24,7 @@ from recpref.evaluation import canonical_topk
 from recpref.models import MF, NGCF, Encoder, LightGCN
 
 ModelName = Literal["mf", "lightgcn", "ngcf"]
+MNAR_LOSSES = ("naive", "relmf", "snips", "dr", "wmf", "ubpr")
 FORMAT_VERSION = 1
 
 
@@ -32,7 +33,7 @@ class RecommenderConfig:
     """Every setting of a `Recommender` (all JSON-serialisable)."""
 
     model: ModelName = "mf"
-    loss: Literal["bpr", "bpo", "nbpo", "nbpo_exact"] = "bpr"
+    loss: Literal["bpr", "bpo", "nbpo", "nbpo_exact", "naive", "relmf", "snips", "dr", "wmf", "ubpr"] = "bpr"
     dim: int = 64
     n_layers: int = 3
     message_dropout: float = 0.1
@@ -52,6 +53,17 @@ class RecommenderConfig:
     monitor_k: int = 20
     seed: int = 0
     engine: Literal["auto", "lightning", "fused"] = "auto"
+    # MNAR losses (naive/relmf/snips/dr/wmf/ubpr; see recpref.modules.MNARModule)
+    clip: float | None = None
+    local: Literal["log", "squared"] = "log"
+    nonneg: float | None = None
+    negative_weight: float = 1.0
+    steps_per_epoch: int | None = None
+
+    @property
+    def mnar(self) -> bool:
+        """Whether the loss learns from MNAR clicks with propensities (`MNARModule`)."""
+        return self.loss in MNAR_LOSSES
 
     def __post_init__(self) -> None:
         if self.model not in ("mf", "lightgcn", "ngcf"):
@@ -67,6 +79,10 @@ class RecommenderConfig:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
         if self.engine not in ("auto", "lightning", "fused"):
             raise ValueError(f"engine must be auto, lightning or fused; got {self.engine!r}")
+        if self.mnar and self.model != "mf":
+            raise ValueError(f"loss {self.loss!r} trains MF only, got model {self.model!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch}")
         if self.engine == "fused" and not self.fused_capable:
             raise ValueError("engine='fused' trains MF with BPR or BPO and Adam only; use engine='lightning'")
 
@@ -117,13 +133,20 @@ class Recommender:
 
     # --------------------------------------------------------------------- training
     def fit(self, train: Interactions, valid: Interactions | None = None, *, progress: bool = True,
-            accelerator: str = "auto", devices: int | str = "auto", strategy: str = "auto") -> Recommender:
+            accelerator: str = "auto", devices: int | str = "auto", strategy: str = "auto",
+            propensity: np.ndarray | None = None, exposure: Interactions | None = None) -> Recommender:
         """Train on ``train``. With ``valid`` (same id space), evaluate Recall@k/NDCG@k after every
         epoch, keep the best weights, and stop early after ``patience`` epochs without gain.
 
         ``engine="auto"`` trains MF with BPR/BPO and Adam on the CPU with the fused kernel
         (`FusedMFTrainer`: the same batches and updates, several times faster) and everything
-        else, or anything on a GPU, through Lightning."""
+        else, or anything on a GPU, through Lightning.
+
+        MNAR losses (``naive``, ``relmf``, ``snips``, ``dr``, ``wmf``, ``ubpr``) treat ``train`` as
+        biased clicks and take ``propensity`` ((n_items,) or (n_users, n_items), see
+        `recpref.propensity`) and, for ``dr``, ``exposure`` (the shown cells); they train for
+        ``epochs`` x ``steps_per_epoch`` steps (default ceil(clicks / batch_size)) without
+        validation-based early stopping."""
         import lightning.pytorch as pl_
 
         from recpref.data import Split
@@ -133,6 +156,15 @@ class Recommender:
         cfg = self.config
         pl_.seed_everything(cfg.seed, verbose=False)
         encoder = _build_encoder(cfg, train)
+        if cfg.mnar:
+            if valid is not None:
+                raise ValueError("validation-based early stopping is not supported for MNAR losses yet; "
+                                 "pass valid=None and pick epochs on a held-out set yourself")
+            assert isinstance(encoder, MF)
+            self._fit_mnar(encoder, train, propensity, exposure, progress, accelerator)
+            return self
+        if propensity is not None or exposure is not None:
+            raise ValueError(f"propensity/exposure apply to the MNAR losses {MNAR_LOSSES}, not {cfg.loss!r}")
         on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
         if cfg.engine == "fused" or (cfg.engine == "auto" and cfg.fused_capable and on_cpu and devices in ("auto", 1)):
             if not on_cpu:
@@ -140,7 +172,8 @@ class Recommender:
             assert isinstance(encoder, MF)
             self._fit_fused(encoder, train, valid, progress)
             return self
-        module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr, reg=cfg.reg, optimizer=cfg.optimizer,
+        module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr,  # type: ignore[arg-type]
+                                  reg=cfg.reg, optimizer=cfg.optimizer,
                                   flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip,
                                   eval_train=train if valid is not None else None, eval_target=valid,
                                   eval_k=(cfg.monitor_k,))
@@ -165,6 +198,35 @@ class Recommender:
         self.encoder = encoder.cpu().eval()
         self.train = train
         return self
+
+    def _fit_mnar(self, encoder: MF, train: Interactions, propensity: np.ndarray | None,
+                  exposure: Interactions | None, progress: bool, accelerator: str) -> None:
+        import lightning.pytorch as pl_
+
+        from recpref.modules import MNARDataModule, MNARModule, click_rate_among_exposed
+
+        cfg = self.config
+        extra: dict[str, Any] = {}
+        if cfg.loss == "dr":
+            if exposure is None:
+                raise ValueError("loss 'dr' needs exposure= (the cells that were shown, e.g. every rated cell)")
+            extra = {"exposure": exposure, "imputed": click_rate_among_exposed(train, exposure)}
+        module = MNARModule(encoder, cfg.loss, propensity, clip=cfg.clip, local=cfg.local, lr=cfg.lr,  # type: ignore[arg-type]
+                            reg=cfg.reg, nonneg=cfg.nonneg, negative_weight=cfg.negative_weight, **extra)
+        steps = cfg.steps_per_epoch or math.ceil(train.nnz / cfg.batch_size)
+        dm = MNARDataModule(train, cfg.loss, batch_size=cfg.batch_size, steps_per_epoch=steps,  # type: ignore[arg-type]
+                            seed=cfg.seed)
+        from recpref.serving.callbacks import HistoryLogger
+
+        trainer = pl_.Trainer(max_epochs=cfg.epochs, accelerator=accelerator, devices=1, logger=False,
+                              enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
+                              callbacks=[HistoryLogger(self.history)])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            trainer.fit(module, datamodule=dm)
+        self.encoder = encoder.cpu().eval()
+        self.train = train
 
     def _fit_fused(self, encoder: MF, train: Interactions, valid: Interactions | None, progress: bool) -> None:
         from tqdm.auto import tqdm

@@ -240,3 +240,33 @@ def test_scorer_output_not_modified() -> None:
     table = torch.tensor([[3.0, 2.0, 1.0]])
     evaluate(lambda u: table[u] if False else table, train, test, k=1)
     assert torch.equal(table, torch.tensor([[3.0, 2.0, 1.0]]))
+
+
+def test_propensity_weighted_metrics_by_hand() -> None:
+    from recpref.evaluation import evaluate as ev
+
+    train = Interactions.from_indices([0, 1], [0, 3], n_users=2, n_items=5)
+    test = Interactions.from_indices([0, 0, 1, 1], [1, 2, 1, 4], n_users=2, n_items=5)
+    scores = torch.tensor([[9.0, 8.0, 1.0, 7.0, 0.0], [0.0, 9.0, 1.0, 2.0, 3.0]])
+    theta = np.array([1.0, 0.5, 0.25, 1.0, 0.1])
+    res = ev(lambda u: scores[u], train, test, k=2, metrics=["ips_recall", "snips_recall", "ips_dcg", "snips_dcg"],
+             propensity=theta)
+    # user 0 ranks (train item 0 masked) 1, 3 -> hit item 1 (w 2) at rank 1; test weights 2 + 4
+    # user 1 ranks (train item 3 masked) 1, 4 -> hits item 1 (w 2) rank 1, item 4 (w 10) rank 2; weights 2 + 10
+    d2 = 1 / np.log2(3)
+    assert res["ips_recall@2"] == pytest.approx(np.mean([2 / 2, 12 / 2]))
+    assert res["snips_recall@2"] == pytest.approx(np.mean([2 / 6, 12 / 12]))
+    assert res["ips_dcg@2"] == pytest.approx(np.mean([2 / 2, (2 + 10 * d2) / 2]))
+    assert res["snips_dcg@2"] == pytest.approx(np.mean([2 / 6, (2 + 10 * d2) / 12]))
+    # theta = 1 everywhere: IPS recall is recall
+    ones = ev(lambda u: scores[u], train, test, k=2, metrics=["recall", "ips_recall"], propensity=np.ones(5))
+    assert ones["ips_recall@2"] == pytest.approx(ones["recall@2"])
+    # per-(user, item) propensities give the same answer when they repeat the item values
+    full = ev(lambda u: scores[u], train, test, k=2, metrics=["snips_dcg"], propensity=np.tile(theta, (2, 1)))
+    assert full["snips_dcg@2"] == pytest.approx(res["snips_dcg@2"])
+    with pytest.raises(ValueError, match="need propensity"):
+        ev(lambda u: scores[u], train, test, k=2, metrics=["ips_recall"])
+    with pytest.raises(ValueError, match="zero or negative"):
+        ev(lambda u: scores[u], train, test, k=2, metrics=["ips_recall"], propensity=np.zeros(5))
+    with pytest.raises(ValueError, match="expected \\(5,\\)"):
+        ev(lambda u: scores[u], train, test, k=2, metrics=["ips_recall"], propensity=np.ones(4))

@@ -138,3 +138,24 @@ def test_fused_engine_refuses_other_settings() -> None:
         Recommender(engine="fused", loss="nbpo")
     with pytest.raises(ValueError, match="engine must be"):
         Recommender(engine="jit")  # type: ignore[arg-type]
+
+
+def test_mnar_recommender_round_trips_and_checks_its_inputs(tmp_path: Path) -> None:
+    from recpref.simulation import SemiSynthetic, low_rank_relevance, popularity_exposure
+
+    sim = SemiSynthetic(low_rank_relevance(50, 30, dim=3, offset=-1.0), popularity_exposure(np.linspace(1, 0.05, 30)))
+    clicks = sim.draw(0).to_interactions()
+    rec = Recommender(model="mf", loss="ubpr", dim=8, epochs=3, batch_size=128, nonneg=0.01, seed=0)
+    rec.fit(clicks, progress=False, propensity=sim.theta)
+    assert len(rec.history) == 3
+    path = rec.save(tmp_path / "ubpr")
+    again = Recommender.load(path)
+    assert again.config.loss == "ubpr" and again.config.nonneg == 0.01
+    users = torch.arange(clicks.n_users)
+    assert torch.equal(rec.score_all(users), again.score_all(users))
+    with pytest.raises(ValueError, match="not supported for MNAR losses"):
+        Recommender(loss="relmf").fit(clicks, valid=clicks, propensity=sim.theta, progress=False)
+    with pytest.raises(ValueError, match="apply to the MNAR losses"):
+        Recommender(loss="bpr").fit(clicks, propensity=sim.theta, progress=False)
+    with pytest.raises(ValueError, match="trains MF only"):
+        Recommender(loss="relmf", model="lightgcn")

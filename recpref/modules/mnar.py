@@ -1,0 +1,183 @@
+"""Lightning composition for learning from MNAR clicks: encoder + unbiased loss + propensities
+(methods.md section 2). The losses live in `recpref.losses.unbiased`, the propensities come
+from `recpref.propensity`, the cells from `ClickCellSampler`; this module only wires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from recpref.data import Interactions
+from recpref.losses import (
+    bpr_loss,
+    doubly_robust_loss,
+    l2_regularization,
+    pointwise_ips_loss,
+    ubpr_loss,
+    wmf_loss,
+)
+from recpref.losses.unbiased import LocalLoss
+from recpref.models import MF
+from recpref.propensity import check_propensities
+from recpref.sampling import make_generator
+from recpref.sampling.cells import ClickCellSampler
+from recpref.sampling.negatives import UniformSampler
+
+__all__ = ["MNARDataModule", "MNARLoss", "MNARModule", "PAIRWISE_LOSSES", "click_rate_among_exposed"]
+
+MNARLoss = Literal["naive", "relmf", "snips", "dr", "wmf", "bpr", "ubpr"]
+PAIRWISE_LOSSES = ("bpr", "ubpr")
+
+
+def click_rate_among_exposed(clicks: Interactions, exposure: Interactions) -> float:
+    """P(click | exposed) = |clicks| / |exposed cells|: the simplest relevance imputation for DR."""
+    if clicks.shape != exposure.shape or exposure.nnz == 0:
+        raise ValueError("clicks and exposure need the same shape and at least one exposed cell")
+    return float(min(1.0, clicks.nnz / exposure.nnz))
+
+
+class _CellBatches(IterableDataset[dict[str, torch.Tensor]]):
+    def __init__(self, sampler: ClickCellSampler, loss: MNARLoss, batch_size: int, steps: int, seed: int) -> None:
+        self.sampler, self.loss, self.batch_size, self.steps, self.seed = sampler, loss, batch_size, steps, seed
+        self.epoch, self.rank = 0, 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        gen = make_generator(self.seed, rank=self.rank, epoch=self.epoch, device=self.sampler.device)
+        self.epoch += 1
+        for _ in range(self.steps):
+            if self.loss in PAIRWISE_LOSSES:
+                u, i, j, yj = self.sampler.pairwise(self.batch_size, gen, unclicked_only=self.loss == "bpr")
+                yield {"users": u, "items": i, "others": j, "other_clicks": yj}
+            else:
+                u, i, y = self.sampler.pointwise(self.batch_size, gen)
+                yield {"users": u, "items": i, "clicks": y}
+
+
+class MNARDataModule(pl.LightningDataModule):
+    """Batches of click cells for ``loss``: pointwise (half clicks, half uniform cells) or
+    pairwise (a click and another item of the user). ``steps_per_epoch`` batches per epoch."""
+
+    def __init__(self, clicks: Interactions, loss: MNARLoss, *, batch_size: int = 1024, steps_per_epoch: int = 100,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if batch_size < 2 or steps_per_epoch < 1:
+            raise ValueError(f"need batch_size >= 2 and steps_per_epoch >= 1, got {batch_size}, {steps_per_epoch}")
+        self.clicks, self.loss = clicks, loss
+        self.batch_size, self.steps, self.seed = batch_size, steps_per_epoch, seed
+        self._batches: _CellBatches | None = None
+
+    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        if self._batches is None:
+            dev = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+            self._batches = _CellBatches(ClickCellSampler(self.clicks, device=dev), self.loss, self.batch_size,
+                                         self.steps, self.seed)
+        if self.trainer is not None:
+            self._batches.epoch = self.trainer.current_epoch
+            self._batches.rank = self.trainer.global_rank
+        return DataLoader(self._batches, batch_size=None)
+
+
+class MNARModule(pl.LightningModule):
+    """MF trained on MNAR clicks with one of:
+
+    - ``naive``: pointwise log/squared loss with the clicks as labels (theta = 1),
+    - ``relmf``: Rel-MF's IPS estimator, clipped at ``clip`` when given,
+    - ``snips``: the self-normalised IPS variant,
+    - ``dr``: doubly robust, with exposure (``exposure``: the cells shown/rated) and a constant
+      imputed relevance ``imputed`` (e.g. `click_rate_among_exposed`),
+    - ``wmf``: weighted MF (squared loss on raw scores, ``negative_weight`` on unclicked cells),
+    - ``bpr``: BPR with exact unclicked negatives,
+    - ``ubpr``: unbiased pairwise loss, non-negative when ``nonneg`` (beta) is given.
+
+    ``propensity``: (n_items,) or (n_users, n_items) exposure probabilities (ignored by naive,
+    wmf, bpr). L2: ``reg`` x 1/2 sum of squares of the batch's embedding rows / batch size.
+    """
+
+    def __init__(self, model: MF, loss: MNARLoss, propensity: npt.ArrayLike | None = None, *,
+                 clip: float | None = None, local: LocalLoss = "log", lr: float = 1e-3, reg: float = 0.0,
+                 nonneg: float | None = None, negative_weight: float = 1.0, exposure: Interactions | None = None,
+                 imputed: float | None = None) -> None:
+        super().__init__()
+        if loss not in ("naive", "relmf", "snips", "dr", "wmf", "bpr", "ubpr"):
+            raise ValueError(f"unknown MNAR loss {loss!r}")
+        if not lr > 0 or reg < 0:
+            raise ValueError(f"need lr > 0 and reg >= 0, got {lr}, {reg}")
+        self.save_hyperparameters(ignore=["model", "propensity", "exposure"])
+        self.model, self.loss_name = model, loss
+        needs_theta = loss in ("relmf", "snips", "dr", "ubpr")
+        theta = np.ones(model.n_items) if propensity is None else np.asarray(propensity, dtype=np.float64)
+        if needs_theta and propensity is None:
+            raise ValueError(f"loss {loss!r} needs propensities (see recpref.propensity)")
+        shape = model.n_items if theta.ndim == 1 else (model.n_users, model.n_items)
+        theta = check_propensities(theta, shape)
+        self.register_buffer("theta", torch.tensor(theta, dtype=torch.float32), persistent=False)
+        self.exposure_table: UniformSampler | None = None
+        self.imputed = imputed
+        if loss == "dr":
+            if exposure is None:
+                raise ValueError("loss 'dr' needs exposure= (the cells that were shown, e.g. every rated cell)")
+            if exposure.shape != (model.n_users, model.n_items):
+                raise ValueError(f"exposure has shape {exposure.shape}, expected {(model.n_users, model.n_items)}")
+            if imputed is None or not 0 <= imputed <= 1:
+                raise ValueError("loss 'dr' needs imputed= in [0, 1], the imputed relevance (e.g. "
+                                 "click_rate_among_exposed(clicks, exposure))")
+            self.exposure_table = UniformSampler(exposure)
+
+    def _theta_of(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        theta = self.theta
+        assert isinstance(theta, torch.Tensor)
+        return theta[items] if theta.dim() == 1 else theta[users, items]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        hp, u, i = self.hparams, batch["users"], batch["items"]
+        if self.loss_name in PAIRWISE_LOSSES:
+            j = batch["others"]
+            t = self.model.triplet(u, i, j.unsqueeze(1))
+            s_i, s_j = t.pos, t.neg.squeeze(1)
+            if self.loss_name == "bpr":
+                main = bpr_loss(s_i, s_j)
+            else:
+                main = ubpr_loss(s_i, s_j, torch.ones_like(s_i), batch["other_clicks"], self._theta_of(u, i),
+                                 self._theta_of(u, j), clip=hp["clip"], nonneg=hp["nonneg"])
+            rows: tuple[torch.Tensor, ...] = t.ego if t.ego is not None else ()
+        else:
+            y = batch["clicks"]
+            eu = self.model.user_emb.weight.index_select(0, u)
+            ei = self.model.item_emb.weight.index_select(0, i)
+            s = (eu * ei).sum(-1)
+            rows = (eu, ei)
+            if self.loss_name == "naive":
+                main = pointwise_ips_loss(s, y, torch.ones_like(s), local=hp["local"])
+            elif self.loss_name in ("relmf", "snips"):
+                main = pointwise_ips_loss(s, y, self._theta_of(u, i), clip=hp["clip"], local=hp["local"],
+                                          normalize="snips" if self.loss_name == "snips" else "ips")
+            elif self.loss_name == "wmf":
+                main = wmf_loss(s, y, negative_weight=hp["negative_weight"])
+            else:
+                assert self.exposure_table is not None
+                exposed = self.exposure_table.is_positive(u.cpu(), i.cpu()).to(s.device).float()
+                assert self.imputed is not None
+                imputed = torch.full_like(s, self.imputed)
+                main = doubly_robust_loss(s, exposed, y, self._theta_of(u, i), imputed, clip=hp["clip"],
+                                          local=hp["local"])
+        loss = main + hp["reg"] * l2_regularization(*rows, batch_size=len(u)) if hp["reg"] > 0 and rows else main
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(u))
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        scores: torch.Tensor = self.model.score_all(users.to(self.device))
+        return scores
