@@ -113,3 +113,19 @@ def test_graded_relevance_and_generators() -> None:
     d = SemiSynthetic(np.full((20, 30), 0.5), np.full(30, 0.5)).draw(0)
     assert (d.clicks == (d.exposed & d.relevant)).all()
     assert d.to_interactions().nnz == int(d.clicks.sum())
+
+
+def test_complete_ratings_keeps_observed_and_predicts_structure() -> None:
+    from recpref.simulation import complete_ratings
+
+    rng = np.random.default_rng(0)
+    u, v = rng.standard_normal((40, 2)), rng.standard_normal((30, 2))
+    full = np.clip(np.rint(3 + u @ v.T), 1, 5)
+    mask = rng.random(full.shape) < 0.5
+    observed = np.where(mask, full, 0)
+    done = complete_ratings(observed, dim=2, reg=0.5, iterations=20)
+    assert np.array_equal(done[mask], full[mask]) and done.min() >= 1 and done.max() <= 5
+    hidden = ~mask
+    assert np.mean(np.abs(done[hidden] - full[hidden])) < np.mean(np.abs(observed[mask].mean() - full[hidden]))
+    with pytest.raises(ValueError, match="no observed rating"):
+        complete_ratings(np.zeros((3, 3)))
