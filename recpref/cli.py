@@ -87,7 +87,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
     from recpref.evaluation import evaluate, evaluate_candidates
-    from recpref.propensity import popularity_propensity, user_item_propensity
+    from recpref.propensity import logistic_propensity, popularity_propensity, user_item_propensity
     from recpref.serving import Recommender
 
     if not {"train", "test"} <= set(ds.splits):
@@ -99,6 +99,11 @@ def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
         if "propensities" not in ds.extras:
             raise SystemExit(f"{args.dataset} ships no propensities; use --propensity popularity")
         theta = user_item_propensity(ds.extras["propensities"], clicks)
+    elif args.propensity == "logistic":
+        observed = ds.extras.get("train_observed")
+        if observed is None or ds.users is None or ds.items is None:
+            raise SystemExit(f"--propensity logistic needs rated cells and user/item features; {args.dataset} lacks them")
+        theta = logistic_propensity(observed, ds.users.drop("user_id").to_numpy(), ds.items.drop("item_id").to_numpy())
     else:
         theta = popularity_propensity(clicks, eta=args.eta)
     local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
@@ -207,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: the fused CPU kernel for MF + BPR/BPO on CPU, Lightning otherwise")
     p.add_argument("--output", default=None, help="directory to save the trained model into")
     g = p.add_argument_group("MNAR losses (naive, relmf, snips, dr, wmf, ubpr)")
-    g.add_argument("--propensity", choices=["popularity", "given"], default="popularity",
-                   help="popularity: (clicks_i / max clicks)^eta; given: the dataset's own per-cell propensities")
+    g.add_argument("--propensity", choices=["popularity", "given", "logistic"], default="popularity",
+                   help="popularity: (clicks_i / max clicks)^eta; given: the dataset's own per-cell propensities; "
+                        "logistic: P(rated) from user and item features (coat)")
     g.add_argument("--eta", type=float, default=0.5, help="popularity propensity exponent (default 0.5)")
     g.add_argument("--clip", type=float, default=None, help="clip propensities from below at this value (Rel-MF M)")
     g.add_argument("--local", choices=["log", "squared"], default=None,

@@ -21,6 +21,7 @@ from recpref.data import Interactions
 __all__ = [
     "check_propensities",
     "clip_propensities",
+    "logistic_propensity",
     "naive_bayes_propensity",
     "popularity_propensity",
     "user_item_propensity",
@@ -121,3 +122,48 @@ def naive_bayes_propensity(observed_ratings: npt.ArrayLike, mar_ratings: npt.Arr
     for r, p in zip(levels, per_level):
         out[obs == r] = p
     return check_propensities(out, obs.shape, name="naive Bayes propensities")
+
+
+def logistic_propensity(exposure: Interactions, user_features: npt.ArrayLike, item_features: npt.ArrayLike, *,
+                        l2: float = 1e-3, floor: float = 1e-3, max_iter: int = 200) -> np.ndarray:
+    """Schnabel et al.'s logistic-regression exposure model: ``P(O_ui = 1) = sigmoid(a . x_u +
+    b . x_i + c)`` fitted by L-BFGS on every (user, item) cell, where O marks the cells in
+    ``exposure`` (e.g. every rated cell of the MNAR data) and x_u, x_i are feature rows (Coat's
+    one-hot user and item attributes). Returns an (n_users, n_items) array clipped to
+    ``[floor, 1]``."""
+    import torch
+
+    xu = np.asarray(user_features, dtype=np.float64)
+    xi = np.asarray(item_features, dtype=np.float64)
+    n_u, n_i = exposure.shape
+    if xu.ndim != 2 or xu.shape[0] != n_u:
+        raise ValueError(f"user_features must have {n_u} rows (one per user), got shape {xu.shape}")
+    if xi.ndim != 2 or xi.shape[0] != n_i:
+        raise ValueError(f"item_features must have {n_i} rows (one per item), got shape {xi.shape}")
+    if not (np.isfinite(xu).all() and np.isfinite(xi).all()):
+        raise ValueError("features contain NaN or infinite values")
+    if exposure.nnz == 0 or exposure.nnz == n_u * n_i:
+        raise ValueError("exposure must mark some but not all cells as shown")
+    if l2 < 0 or not 0 < floor <= 1:
+        raise ValueError(f"need l2 >= 0 and floor in (0, 1], got {l2}, {floor}")
+    target = torch.zeros(n_u, n_i, dtype=torch.float64)
+    target[torch.as_tensor(exposure.rows), torch.as_tensor(exposure.indices.astype(np.int64))] = 1.0
+    fu, fi = torch.as_tensor(xu), torch.as_tensor(xi)
+    a = torch.zeros(fu.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(fi.shape[1], dtype=torch.float64, requires_grad=True)
+    rate = exposure.nnz / (n_u * n_i)
+    c = torch.tensor(np.log(rate / (1 - rate)), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([a, b, c], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = (fu @ a)[:, None] + (fi @ b)[None, :] + c
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target) + l2 * (a.square().sum()
+                                                                                            + b.square().sum())
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        theta = torch.sigmoid((fu @ a)[:, None] + (fi @ b)[None, :] + c).numpy()
+    return check_propensities(np.clip(theta, floor, 1.0), (n_u, n_i), name="logistic propensities")

@@ -82,3 +82,23 @@ def test_naive_bayes_propensity_matches_bayes_rule() -> None:
         naive_bayes_propensity(observed, mar[:, :3])
     with pytest.raises(ValueError, match="NaN"):
         naive_bayes_propensity(np.where(observed > 0, np.nan, 0), mar)
+
+
+def test_logistic_propensity_recovers_a_feature_driven_exposure() -> None:
+    from recpref.propensity import logistic_propensity
+
+    rng = np.random.default_rng(0)
+    n_u, n_i = 120, 80
+    xu = np.eye(3)[rng.integers(0, 3, n_u)]  # one-hot user group
+    xi = np.eye(4)[rng.integers(0, 4, n_i)]  # one-hot item group
+    true = 1 / (1 + np.exp(-((xu @ np.array([-2.0, -1.0, 0.5]))[:, None] + (xi @ np.array([-1.5, 0.0, 0.5, 1.0]))[None, :])))
+    shown = rng.random((n_u, n_i)) < true
+    u, i = np.nonzero(shown)
+    exposure = Interactions.from_indices(u, i, n_users=n_u, n_items=n_i)
+    theta = logistic_propensity(exposure, xu, xi, l2=0.0)
+    assert theta.shape == (n_u, n_i)
+    assert np.abs(theta - true).mean() < 0.03
+    with pytest.raises(ValueError, match="user_features must have 120 rows"):
+        logistic_propensity(exposure, xu[:5], xi)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        logistic_propensity(exposure, np.full_like(xu, np.nan), xi)
