@@ -93,8 +93,14 @@ def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
     if not {"train", "test"} <= set(ds.splits):
         raise SystemExit(f"--loss {args.loss} learns from biased clicks and is evaluated on the dataset's own test "
                          f"split; {args.dataset} has none (try coat or yahoo-r3)")
+    from recpref.data import random_split
+
     split = ds.split()
-    clicks = split.train
+    clicks, valid = split.train, None
+    if args.valid_ratio:
+        # held-out clicks are as biased as the rest: early stopping selects on SNIPS-DCG
+        inner = random_split(split.train, test_ratio=args.valid_ratio, seed=args.seed)
+        clicks, valid = inner.train, inner.test
     if args.propensity == "given":
         if "propensities" not in ds.extras:
             raise SystemExit(f"{args.dataset} ships no propensities; use --propensity popularity")
@@ -107,17 +113,20 @@ def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
     else:
         theta = popularity_propensity(clicks, eta=args.eta)
     local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
+    candidates = ds.extras.get("test_candidates")
+    ks = tuple(args.k) if args.k else ((1, 3, 5) if candidates is not None else (10, 20))
     rec = Recommender(model="mf", loss=args.loss, dim=args.dim, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, reg=args.reg, seed=args.seed, clip=args.clip, local=local, nonneg=args.nonneg,
-                      negative_weight=args.negative_weight, steps_per_epoch=args.steps_per_epoch)
+                      negative_weight=args.negative_weight, steps_per_epoch=args.steps_per_epoch,
+                      patience=args.patience, monitor_k=max(ks))
     exposure = ds.extras.get("train_observed") if args.loss == "dr" else None
     if args.loss == "dr" and exposure is None:
         raise SystemExit(f"--loss dr needs the shown cells; {args.dataset} does not record them")
-    print(f"# training mf/{args.loss} on {args.dataset} MNAR clicks: {clicks.nnz} clicks, propensity "
-          f"{args.propensity} (min {theta.min():.4g}), clip {args.clip}, local {local}", flush=True)
-    rec.fit(clicks, progress=not args.no_progress, accelerator=args.accelerator, propensity=theta, exposure=exposure)
-    candidates = ds.extras.get("test_candidates")
-    ks = tuple(args.k) if args.k else ((1, 3, 5) if candidates is not None else (10, 20))
+    print(f"# training mf/{args.loss} on {args.dataset} MNAR clicks: {clicks.nnz} clicks"
+          f"{'' if valid is None else f' ({valid.nnz} held out for early stopping on SNIPS-DCG@{max(ks)})'}, "
+          f"propensity {args.propensity} (min {theta.min():.4g}), clip {args.clip}, local {local}", flush=True)
+    rec.fit(clicks, valid=valid, progress=not args.no_progress, accelerator=args.accelerator, propensity=theta,
+            exposure=exposure)
     if candidates is not None:
         result = evaluate_candidates(rec.score_all, candidates, k=ks, metrics=("dcg", "recall", "map", "ndcg"),
                                      relevance_threshold=float(ds.extras.get("positive_rating", 4.0)))

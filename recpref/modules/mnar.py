@@ -86,6 +86,11 @@ class MNARDataModule(pl.LightningDataModule):
             self._batches.rank = self.trainer.global_rank
         return DataLoader(self._batches, batch_size=None)
 
+    def val_dataloader(self) -> DataLoader[torch.Tensor]:
+        from recpref.modules.datamodule import _One
+
+        return DataLoader(_One(), batch_size=None)
+
 
 class MNARModule(pl.LightningModule):
     """MF trained on MNAR clicks with one of:
@@ -101,18 +106,27 @@ class MNARModule(pl.LightningModule):
 
     ``propensity``: (n_items,) or (n_users, n_items) exposure probabilities (ignored by naive,
     wmf, bpr). L2: ``reg`` x 1/2 sum of squares of the batch's embedding rows / batch size.
+
+    With ``eval_train``/``eval_target`` (held-out clicks) each validation logs ``val/dcg@k``,
+    ``val/recall@k`` and, given ``eval_propensity``, the propensity-weighted
+    ``val/snips_dcg@k`` and ``val/snips_recall@k`` (selection that does not reward popularity).
     """
 
     def __init__(self, model: MF, loss: MNARLoss, propensity: npt.ArrayLike | None = None, *,
                  clip: float | None = None, local: LocalLoss = "log", lr: float = 1e-3, reg: float = 0.0,
                  nonneg: float | None = None, negative_weight: float = 1.0, exposure: Interactions | None = None,
-                 imputed: float | None = None) -> None:
+                 imputed: float | None = None, eval_train: Interactions | None = None,
+                 eval_target: Interactions | None = None, eval_propensity: npt.ArrayLike | None = None,
+                 eval_k: int = 5) -> None:
         super().__init__()
         if loss not in ("naive", "relmf", "snips", "dr", "wmf", "bpr", "ubpr"):
             raise ValueError(f"unknown MNAR loss {loss!r}")
         if not lr > 0 or reg < 0:
             raise ValueError(f"need lr > 0 and reg >= 0, got {lr}, {reg}")
-        self.save_hyperparameters(ignore=["model", "propensity", "exposure"])
+        self.save_hyperparameters(ignore=["model", "propensity", "exposure", "eval_train", "eval_target",
+                                          "eval_propensity"])
+        self.eval_train, self.eval_target = eval_train, eval_target
+        self.eval_propensity = None if eval_propensity is None else np.asarray(eval_propensity, dtype=np.float64)
         self.model, self.loss_name = model, loss
         needs_theta = loss in ("relmf", "snips", "dr", "ubpr")
         theta = np.ones(model.n_items) if propensity is None else np.asarray(propensity, dtype=np.float64)
@@ -173,6 +187,22 @@ class MNARModule(pl.LightningModule):
         loss = main + hp["reg"] * l2_regularization(*rows, batch_size=len(u)) if hp["reg"] > 0 and rows else main
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(u))
         return loss
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        return None
+
+    def on_validation_epoch_end(self) -> None:
+        if self.eval_train is None or self.eval_target is None:
+            return
+        from recpref.evaluation import evaluate
+
+        weighted = self.eval_propensity is not None
+        metrics = ("dcg", "recall", "snips_dcg", "snips_recall") if weighted else ("dcg", "recall")
+        k = self.hparams["eval_k"]
+        res = evaluate(self.score_all, self.eval_train, self.eval_target, k=k, metrics=metrics,
+                       propensity=self.eval_propensity, device=self.device)
+        for name, value in res.metrics.items():
+            self.log(f"val/{name}", value, prog_bar=name.startswith("snips_dcg") or (not weighted and name.startswith("dcg")))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])

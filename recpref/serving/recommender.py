@@ -144,9 +144,10 @@ class Recommender:
 
         MNAR losses (``naive``, ``relmf``, ``snips``, ``dr``, ``wmf``, ``ubpr``) treat ``train`` as
         biased clicks and take ``propensity`` ((n_items,) or (n_users, n_items), see
-        `recpref.propensity`) and, for ``dr``, ``exposure`` (the shown cells); they train for
-        ``epochs`` x ``steps_per_epoch`` steps (default ceil(clicks / batch_size)) without
-        validation-based early stopping."""
+        `recpref.propensity`) and, for ``dr``, ``exposure`` (the shown cells); an epoch is
+        ``steps_per_epoch`` batches (default ceil(clicks / batch_size)). With ``valid`` (held-out
+        clicks, just as biased) they keep the epoch with the best SNIPS-DCG@``monitor_k`` (each
+        held-out click weighted by 1/theta; plain DCG without propensities)."""
         import lightning.pytorch as pl_
 
         from recpref.data import Split
@@ -157,11 +158,8 @@ class Recommender:
         pl_.seed_everything(cfg.seed, verbose=False)
         encoder = _build_encoder(cfg, train)
         if cfg.mnar:
-            if valid is not None:
-                raise ValueError("validation-based early stopping is not supported for MNAR losses yet; "
-                                 "pass valid=None and pick epochs on a held-out set yourself")
             assert isinstance(encoder, MF)
-            self._fit_mnar(encoder, train, propensity, exposure, progress, accelerator)
+            self._fit_mnar(encoder, train, valid, propensity, exposure, progress, accelerator)
             return self
         if propensity is not None or exposure is not None:
             raise ValueError(f"propensity/exposure apply to the MNAR losses {MNAR_LOSSES}, not {cfg.loss!r}")
@@ -199,7 +197,7 @@ class Recommender:
         self.train = train
         return self
 
-    def _fit_mnar(self, encoder: MF, train: Interactions, propensity: np.ndarray | None,
+    def _fit_mnar(self, encoder: MF, train: Interactions, valid: Interactions | None, propensity: np.ndarray | None,
                   exposure: Interactions | None, progress: bool, accelerator: str) -> None:
         import lightning.pytorch as pl_
 
@@ -211,16 +209,25 @@ class Recommender:
             if exposure is None:
                 raise ValueError("loss 'dr' needs exposure= (the cells that were shown, e.g. every rated cell)")
             extra = {"exposure": exposure, "imputed": click_rate_among_exposed(train, exposure)}
+        # held-out clicks are MNAR too: select on SNIPS-DCG (1/theta-weighted) when propensities exist
+        eval_theta = propensity if propensity is not None else None
         module = MNARModule(encoder, cfg.loss, propensity, clip=cfg.clip, local=cfg.local, lr=cfg.lr,  # type: ignore[arg-type]
-                            reg=cfg.reg, nonneg=cfg.nonneg, negative_weight=cfg.negative_weight, **extra)
+                            reg=cfg.reg, nonneg=cfg.nonneg, negative_weight=cfg.negative_weight,
+                            eval_train=train if valid is not None else None, eval_target=valid,
+                            eval_propensity=eval_theta, eval_k=cfg.monitor_k, **extra)
         steps = cfg.steps_per_epoch or math.ceil(train.nnz / cfg.batch_size)
         dm = MNARDataModule(train, cfg.loss, batch_size=cfg.batch_size, steps_per_epoch=steps,  # type: ignore[arg-type]
                             seed=cfg.seed)
-        from recpref.serving.callbacks import HistoryLogger
+        from recpref.serving.callbacks import BestWeights, HistoryLogger
 
+        callbacks: list[Any] = [HistoryLogger(self.history)]
+        if valid is not None:
+            monitor = f"val/{'snips_dcg' if eval_theta is not None else 'dcg'}@{cfg.monitor_k}"
+            callbacks.append(BestWeights(monitor, patience=cfg.patience))
         trainer = pl_.Trainer(max_epochs=cfg.epochs, accelerator=accelerator, devices=1, logger=False,
                               enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                              callbacks=[HistoryLogger(self.history)])
+                              limit_val_batches=1 if valid is not None else 0, num_sanity_val_steps=0,
+                              callbacks=callbacks)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")

@@ -153,8 +153,16 @@ def test_mnar_recommender_round_trips_and_checks_its_inputs(tmp_path: Path) -> N
     assert again.config.loss == "ubpr" and again.config.nonneg == 0.01
     users = torch.arange(clicks.n_users)
     assert torch.equal(rec.score_all(users), again.score_all(users))
-    with pytest.raises(ValueError, match="not supported for MNAR losses"):
-        Recommender(loss="relmf").fit(clicks, valid=clicks, propensity=sim.theta, progress=False)
+    from recpref.data import random_split
+
+    split = random_split(clicks, test_ratio=0.2, seed=0)
+    early = Recommender(model="mf", loss="relmf", local="squared", dim=8, epochs=8, batch_size=128, lr=0.01,
+                        patience=2, monitor_k=5, seed=0)
+    early.fit(split.train, valid=split.test, progress=False, propensity=sim.theta)
+    values = [h["val/snips_dcg@5"] for h in early.history if "val/snips_dcg@5" in h]
+    assert values and "val/dcg@5" in early.history[0]
+    final = evaluate(early.score_all, split.train, split.test, k=5, metrics=("snips_dcg",), propensity=sim.theta)
+    assert final["snips_dcg@5"] == pytest.approx(max(values), abs=1e-6)  # the best epoch's weights are kept
     with pytest.raises(ValueError, match="apply to the MNAR losses"):
         Recommender(loss="bpr").fit(clicks, propensity=sim.theta, progress=False)
     with pytest.raises(ValueError, match="trains MF only"):
