@@ -100,6 +100,15 @@ def _build_encoder(cfg: RecommenderConfig, train: Interactions) -> Encoder:
     return NGCF(train, dim=cfg.dim, n_layers=cfg.n_layers, message_dropout=cfg.message_dropout)
 
 
+def _quiet_fit(trainer: Any, module: Any, datamodule: Any) -> None:
+    with warnings.catch_warnings():
+        # Lightning's generic notes that do not apply: our IterableDatasets' __len__ is exact
+        # (no worker processes), and a pytree deprecation of its own.
+        warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        trainer.fit(module, datamodule=datamodule)
+
+
 def _vocab_to_json(v: Vocabulary) -> dict[str, Any]:
     return {"type": "str" if v.is_str else "int", "ids": [str(x) if v.is_str else int(x) for x in v.raw]}
 
@@ -187,12 +196,7 @@ class Recommender:
             logger=False, enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
             limit_val_batches=1 if valid is not None else 0, num_sanity_val_steps=0, callbacks=callbacks,
         )
-        with warnings.catch_warnings():
-            # Lightning's generic notes that do not apply: our IterableDataset's __len__ is the
-            # exact number of chunks (no worker processes), and a pytree deprecation of its own.
-            warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-            trainer.fit(module, datamodule=dm)
+        _quiet_fit(trainer, module, dm)
         self.encoder = encoder.cpu().eval()
         self.train = train
         return self
@@ -228,10 +232,7 @@ class Recommender:
                               enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                               limit_val_batches=1 if valid is not None else 0, num_sanity_val_steps=0,
                               callbacks=callbacks)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-            trainer.fit(module, datamodule=dm)
+        _quiet_fit(trainer, module, dm)
         self.encoder = encoder.cpu().eval()
         self.train = train
 
