@@ -97,21 +97,25 @@ def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
 
     split = ds.split()
     clicks, valid = split.train, None
-    if args.valid_ratio:
+    if args.mnar_valid_ratio:
         # held-out clicks are as biased as the rest: early stopping selects on SNIPS-DCG
-        inner = random_split(split.train, test_ratio=args.valid_ratio, seed=args.seed)
+        inner = random_split(split.train, test_ratio=args.mnar_valid_ratio, seed=args.seed)
         clicks, valid = inner.train, inner.test
-    if args.propensity == "given":
-        if "propensities" not in ds.extras:
-            raise SystemExit(f"{args.dataset} ships no propensities; use --propensity popularity")
-        theta = user_item_propensity(ds.extras["propensities"], clicks)
-    elif args.propensity == "logistic":
-        observed = ds.extras.get("train_observed")
-        if observed is None or ds.users is None or ds.items is None:
-            raise SystemExit(f"--propensity logistic needs rated cells and user/item features; {args.dataset} lacks them")
-        theta = logistic_propensity(observed, ds.users.drop("user_id").to_numpy(), ds.items.drop("item_id").to_numpy())
-    else:
-        theta = popularity_propensity(clicks, eta=args.eta)
+    def propensities(train_clicks: Any) -> Any:
+        if args.propensity == "given":
+            if "propensities" not in ds.extras:
+                raise SystemExit(f"{args.dataset} ships no propensities; use --propensity popularity")
+            return user_item_propensity(ds.extras["propensities"], train_clicks)
+        if args.propensity == "logistic":
+            observed = ds.extras.get("train_observed")
+            if observed is None or ds.users is None or ds.items is None:
+                raise SystemExit(f"--propensity logistic needs rated cells and user/item features; "
+                                 f"{args.dataset} lacks them")
+            return logistic_propensity(observed, ds.users.drop("user_id").to_numpy(),
+                                       ds.items.drop("item_id").to_numpy())
+        return popularity_propensity(train_clicks, eta=args.eta)
+
+    theta = propensities(clicks)
     local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
     candidates = ds.extras.get("test_candidates")
     ks = tuple(args.k) if args.k else ((1, 3, 5) if candidates is not None else (10, 20))
@@ -127,6 +131,17 @@ def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
           f"propensity {args.propensity} (min {theta.min():.4g}), clip {args.clip}, local {local}", flush=True)
     rec.fit(clicks, valid=valid, progress=not args.no_progress, accelerator=args.accelerator, propensity=theta,
             exposure=exposure)
+    if valid is not None:
+        # the held-out clicks chose the training length; retrain on every click for that long
+        key = f"val/snips_dcg@{max(ks)}"
+        scored = [h for h in rec.history if key in h]
+        best = max(scored, key=lambda h: h[key]) if scored else None
+        epochs = int(best["epoch"]) + 1 if best else args.epochs
+        print(f"# best {key} {best[key] if best else float('nan'):.4f} after {epochs} epoch(s); retraining on all "
+              f"{split.train.nnz} clicks for {epochs} epoch(s)", flush=True)
+        rec = Recommender(rec.config, epochs=epochs, patience=None)
+        rec.fit(split.train, progress=not args.no_progress, accelerator=args.accelerator,
+                propensity=propensities(split.train), exposure=exposure)
     if candidates is not None:
         result = evaluate_candidates(rec.score_all, candidates, k=ks, metrics=("dcg", "recall", "map", "ndcg"),
                                      relevance_threshold=float(ds.extras.get("positive_rating", 4.0)))
@@ -231,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--nonneg", type=float, default=None, help="UBPR: clip each pair's loss at -beta")
     g.add_argument("--negative-weight", type=float, default=1.0, help="WMF weight of unclicked cells")
     g.add_argument("--steps-per-epoch", type=int, default=None, help="MNAR batches per epoch (default clicks/batch)")
+    g.add_argument("--mnar-valid-ratio", type=float, default=0.2,
+                   help="share of each user's clicks held out to choose the epochs (by SNIPS-DCG), after which "
+                        "the model is retrained on all clicks; 0 trains --epochs on all clicks")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
