@@ -119,7 +119,7 @@ def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
     local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
     candidates = ds.extras.get("test_candidates")
     ks = tuple(args.k) if args.k else ((1, 3, 5) if candidates is not None else (10, 20))
-    rec = Recommender(model="mf", loss=args.loss, dim=args.dim, epochs=args.epochs, batch_size=args.batch_size,
+    rec = Recommender(model="mf", loss=args.loss, dim=args.dim, epochs=args.epochs, batch_size=args.batch_size or 256,
                       lr=args.lr, reg=args.reg, seed=args.seed, clip=args.clip, local=local, nonneg=args.nonneg,
                       negative_weight=args.negative_weight, steps_per_epoch=args.steps_per_epoch,
                       patience=args.patience, monitor_k=max(ks))
@@ -176,7 +176,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         split = random_split(ds.interactions, test_ratio=args.test_ratio, valid_ratio=args.valid_ratio, seed=args.seed)
     rec = Recommender(model=args.model, loss=args.loss, dim=args.dim, n_layers=args.layers, epochs=args.epochs,
-                      batch_size=args.batch_size, lr=args.lr, reg=args.reg, n_neg=args.n_neg, seed=args.seed,
+                      batch_size=args.batch_size or 2048, lr=args.lr, reg=args.reg, n_neg=args.n_neg, seed=args.seed,
                       patience=args.patience, monitor_k=max(args.k or [20]), engine=args.engine)
     print(f"# training {args.model}/{args.loss} on {args.dataset}: {split.train.nnz} train, "
           f"{0 if split.valid is None else split.valid.nnz} validation, {split.test.nnz} test interactions", flush=True)
@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=64, help="embedding size")
     p.add_argument("--layers", type=int, default=3, help="propagation layers (lightgcn, ngcf)")
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs")
-    p.add_argument("--batch-size", type=int, default=2048)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default 2048, or 256 for the MNAR losses (small click sets: more steps per epoch)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--reg", type=float, default=0.0, help="L2 on the batch's embedding rows")
     p.add_argument("--n-neg", type=int, default=1, help="negatives per positive")
