@@ -15,6 +15,7 @@ proposal mass) are finished with an explicit masked draw, so the loop always end
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from recpref.data import Interactions
 __all__ = ["HardNegativeSampler", "NegativeSampler", "PopularitySampler", "UniformSampler"]
 
 _MAX_ROUNDS = 32
+Backend = Literal["auto", "torch", "numba"]
 _DEFAULT_BITSET_BYTES = 256 * 2**20
 _DEFAULT_BYTEMAP_BYTES = 32 * 2**20
 
@@ -66,7 +68,9 @@ class NegativeSampler:
 
     def __init__(self, train: Interactions, device: torch.device | str = "cpu",
                  bitset_max_bytes: int = _DEFAULT_BITSET_BYTES,
-                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES) -> None:
+                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES, backend: Backend = "auto") -> None:
+        if backend not in ("auto", "torch", "numba"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'numba', got {backend!r}")
         full = train.user_counts >= train.n_items
         if full.any():
             first = int(full.nonzero()[0][0])
@@ -89,6 +93,12 @@ class NegativeSampler:
             self.bytemap = table
         elif (n_bits + 7) // 8 <= bitset_max_bytes:
             self.bits = torch.as_tensor(_packed_bitset(self.keys.cpu().numpy(), n_bits), device=self.device)
+        has_table = self.bytemap is not None or self.bits is not None
+        if backend == "numba" and (self.device.type != "cpu" or not has_table):
+            raise ValueError("backend='numba' needs the CPU and a byte or bit membership table (not sorted keys)")
+        # the compiled loop wins on CPU wherever a table exists; elsewhere the vectorised torch path
+        self.backend: Backend = ("numba" if backend != "torch" and self.device.type == "cpu" and has_table
+                                 else "torch")
 
     def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Bool tensor, True where (users, items) is a training pair. Broadcasts users (B,) over items (B, K)."""
@@ -117,6 +127,8 @@ class NegativeSampler:
         users = users.to(self.device)
         if users.numel() and (users.min() < 0 or users.max() >= self.n_users):
             raise ValueError(f"user indices out of range [0, {self.n_users})")
+        if self.backend == "numba":
+            return self._sample_numba(users, n_neg, gen)
         out = self._propose((len(users), n_neg), gen)
         flat = out.view(-1)
         # flat positions still holding a positive; after the first pass only these are touched
@@ -129,6 +141,24 @@ class NegativeSampler:
             todo = todo[self.is_positive(users.index_select(0, todo // n_neg), redraw)]
         if len(todo):
             flat.index_copy_(0, todo, self._masked_draw(users.index_select(0, todo // n_neg), gen))
+        return out
+
+    def _alias_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64)  # uniform proposal
+
+    def _sample_numba(self, users: torch.Tensor, n_neg: int, gen: torch.Generator) -> torch.Tensor:
+        from recpref.kernels.negatives import GAVE_UP, sample_negatives
+
+        seed = int(torch.randint(2**62, (1,), generator=gen))
+        empty = np.empty(0, dtype=np.uint8)
+        bytemap = self.bytemap.numpy().view(np.uint8) if self.bytemap is not None else empty
+        bits = self.bits.numpy() if self.bits is not None else empty
+        prob, alias = self._alias_arrays()
+        out = torch.from_numpy(sample_negatives(np.ascontiguousarray(users.numpy(), dtype=np.int64), n_neg,
+                                                self.n_items, bytemap, bits, prob, alias, seed, 64 * _MAX_ROUNDS))
+        stuck = (out == GAVE_UP).view(-1).nonzero().squeeze(1)
+        if len(stuck):  # users whose positives hold most of the proposal mass: finish exactly
+            out.view(-1).index_copy_(0, stuck, self._masked_draw(users.index_select(0, stuck // n_neg), gen))
         return out
 
     def _masked_draw(self, users: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -160,8 +190,8 @@ class PopularitySampler(NegativeSampler):
 
     def __init__(self, train: Interactions, exponent: float = 0.75, smoothing: float = 0.0,
                  device: torch.device | str = "cpu", bitset_max_bytes: int = _DEFAULT_BITSET_BYTES,
-                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES) -> None:
-        super().__init__(train, device, bitset_max_bytes, bytemap_max_bytes)
+                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES, backend: Backend = "auto") -> None:
+        super().__init__(train, device, bitset_max_bytes, bytemap_max_bytes, backend)
         if smoothing < 0 or exponent != exponent:
             raise ValueError(f"need smoothing >= 0 and a finite exponent, got {smoothing}, {exponent}")
         counts = torch.as_tensor(train.item_counts, dtype=torch.float64, device=self.device)
@@ -181,6 +211,9 @@ class PopularitySampler(NegativeSampler):
 
     def _proposal_weights(self) -> torch.Tensor:
         return self.weights
+
+    def _alias_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.alias_prob.numpy(), self.alias.numpy()
 
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -36,12 +36,18 @@ def _reference_neg_probs(train: Interactions, user: int, weights: np.ndarray) ->
 
 
 SAMPLERS = {
-    "uniform-bitset": lambda d: UniformSampler(d, bytemap_max_bytes=0),
+    "uniform-bitset": lambda d: UniformSampler(d, bytemap_max_bytes=0, backend="torch"),
     "uniform-sorted": lambda d: UniformSampler(d, bitset_max_bytes=0),
-    "uniform-bytemap": lambda d: UniformSampler(d),
-    "popularity-bytemap": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0),
-    "popularity-bitset": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, bytemap_max_bytes=0),
+    "uniform-bytemap": lambda d: UniformSampler(d, backend="torch"),
+    "uniform-bytemap-numba": lambda d: UniformSampler(d, backend="numba"),
+    "uniform-bitset-numba": lambda d: UniformSampler(d, bytemap_max_bytes=0, backend="numba"),
+    "popularity-bytemap": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, backend="torch"),
+    "popularity-bitset": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, bytemap_max_bytes=0,
+                                                     backend="torch"),
     "popularity-sorted": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, bitset_max_bytes=0),
+    "popularity-bytemap-numba": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, backend="numba"),
+    "popularity-bitset-numba": lambda d: PopularitySampler(d, exponent=0.75, smoothing=1.0, bytemap_max_bytes=0,
+                                                           backend="numba"),
 }
 
 
@@ -51,6 +57,7 @@ def sampler_case(request: pytest.FixtureRequest) -> tuple[str, Interactions, Neg
     s = SAMPLERS[request.param](d)
     structure = request.param.split("-")[1]
     assert (s.bytemap is not None, s.bits is not None) == (structure == "bytemap", structure == "bitset")
+    assert s.backend == ("numba" if request.param.endswith("numba") else "torch")
     return request.param, d, s
 
 
@@ -203,3 +210,22 @@ def test_alias_table_reproduces_the_weights_exactly() -> None:
         np.add.at(implied, alias, 1.0 - prob)
         np.testing.assert_allclose(implied / n, w / w.sum(), atol=1e-12)
         assert np.all(implied[w == 0] == 0)
+
+
+def test_numba_backend_needs_a_table_and_the_cpu() -> None:
+    d = _data()
+    with pytest.raises(ValueError, match="backend='numba' needs"):
+        UniformSampler(d, bitset_max_bytes=0, backend="numba")
+    with pytest.raises(ValueError, match="backend must be"):
+        UniformSampler(d, backend="cuda")  # type: ignore[arg-type]
+    assert UniformSampler(d).backend == "numba"  # auto picks the compiled loop on CPU
+
+
+def test_numba_backend_finishes_stubborn_users_exactly() -> None:
+    # user 0's only negative carries almost no popularity mass: the loop gives up, the masked draw finishes
+    users = [0] * 9 + [1, 2, 3] * 5
+    items = list(range(1, 10)) + [1, 2, 3, 4, 5] * 3
+    d = Interactions.from_indices(users, items, n_users=4, n_items=10)
+    s = PopularitySampler(d, exponent=3.0, smoothing=0.001, backend="numba")
+    neg = s.sample(torch.zeros(50, dtype=torch.long), 2, make_generator(0))
+    assert (neg == 0).all()
