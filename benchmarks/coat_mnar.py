@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/coat_mnar.py [--seeds 10] [--steps 1001] [--plot docs/results/coat_mnar.png]
     .venv/bin/python benchmarks/coat_mnar.py --tune   # pick L2 and steps per row on held-out clicks first
 
-With ``--tune``, each row's L2 in {1e-5, 1e-3, 1e-1} and steps in {301, 1001, 3001} are chosen
+With ``--tune``, each row's L2 in {1e-5, 1e-3, 1e-1, 1} and steps in {301, 1001, 3001} are chosen
 on a validation carve-out of the *train clicks* (20% of each user's clicks, seed 1), by SNIPS-DCG@5
 (each held-out click weighted by 1/theta with the popularity propensities of the remaining
 clicks, full ranking minus train items), one seed per setting; the test set is never used for
@@ -94,7 +94,7 @@ def train_row(row: Row, clicks: Interactions, theta: dict[str, np.ndarray], expo
     return module
 
 
-GRID = [(reg, steps) for reg in (1e-5, 1e-3, 1e-1) for steps in (301, 1001, 3001)]
+GRID = [(reg, steps) for reg in (1e-5, 1e-3, 1e-1, 1.0) for steps in (301, 1001, 3001)]
 
 
 def tune_row(row: Row, clicks: Interactions, exposure: Interactions, given: np.ndarray, batch_size: int
