@@ -207,8 +207,9 @@ def evaluate(
     if inv_theta is not None:
         rows_w = eval_users[:, None] if inv_theta.ndim == 2 else None
         w_top = inv_theta[rows_w, top_all] if rows_w is not None else inv_theta[top_all]
-        test_in = test.matrix[eval_users].tocsr()
-        test_in = test_in - test_in.multiply(train.matrix[eval_users])  # masked train items never count
+        # structure only (weights may be ratings): test items minus masked train items
+        test_in = test.binarized().matrix[eval_users].tocsr()
+        test_in = test_in - test_in.multiply(train.binarized().matrix[eval_users])
         test_in.eliminate_zeros()
         r, c = test_in.nonzero()
         w_test = inv_theta[eval_users[r], c] if inv_theta.ndim == 2 else inv_theta[c]
@@ -233,8 +234,6 @@ def evaluate(
     for name in names:
         for kk in ks:
             key = f"{name}@{kk}"
-            if key in per and key not in result:
-                result[key] = float(per[key].mean())
             if key in result:
                 ordered[key] = result[key]
     frame = None

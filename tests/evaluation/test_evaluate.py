@@ -270,3 +270,19 @@ def test_propensity_weighted_metrics_by_hand() -> None:
         ev(lambda u: scores[u], train, test, k=2, metrics=["ips_recall"], propensity=np.zeros(5))
     with pytest.raises(ValueError, match="expected \\(5,\\)"):
         ev(lambda u: scores[u], train, test, k=2, metrics=["ips_recall"], propensity=np.ones(4))
+
+
+def test_weighted_metrics_use_structure_not_rating_weights() -> None:
+    """Rated train/test data (weights = ratings): a test item also in train is masked and must
+    not enter the SNIPS denominator, whatever the two ratings are."""
+    from recpref.evaluation import evaluate as ev
+
+    train = Interactions.from_indices([0, 0], [0, 3], n_users=1, n_items=5, weights=[4.0, 4.0])
+    test = Interactions.from_indices([0, 0, 0], [0, 1, 2], n_users=1, n_items=5, weights=[5.0, 5.0, 4.0])
+    scores = torch.tensor([[9.0, 8.0, 1.0, 7.0, 0.0]])
+    theta = np.array([0.1, 0.5, 0.25, 1.0, 1.0])
+    res = ev(lambda u: scores[u], train, test, k=2, metrics=["snips_recall"], propensity=theta)
+    # item 0 is masked (train); the top-2 of items 1, 2, 4 hits item 1 (w 2) and item 2 (w 4)
+    assert res["snips_recall@2"] == pytest.approx((2 + 4) / (2 + 4))
+    res1 = ev(lambda u: scores[u], train, test, k=1, metrics=["snips_recall"], propensity=theta)
+    assert res1["snips_recall@1"] == pytest.approx(2 / 6)
