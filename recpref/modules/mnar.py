@@ -28,7 +28,7 @@ from recpref.models import MF
 from recpref.propensity import check_propensities
 from recpref.sampling import make_generator
 from recpref.sampling.cells import ClickCellSampler
-from recpref.sampling.negatives import UniformSampler
+from recpref.sampling.negatives import MembershipTable
 
 __all__ = ["MNARDataModule", "MNARLoss", "MNARModule", "PAIRWISE_LOSSES", "click_rate_among_exposed"]
 
@@ -135,7 +135,7 @@ class MNARModule(pl.LightningModule):
         shape = model.n_items if theta.ndim == 1 else (model.n_users, model.n_items)
         theta = check_propensities(theta, shape)
         self.register_buffer("theta", torch.tensor(theta, dtype=torch.float32), persistent=False)
-        self.exposure_table: UniformSampler | None = None
+        self.exposure_table: MembershipTable | None = None
         self.imputed = imputed
         if loss == "dr":
             if exposure is None:
@@ -145,7 +145,7 @@ class MNARModule(pl.LightningModule):
             if imputed is None or not 0 <= imputed <= 1:
                 raise ValueError("loss 'dr' needs imputed= in [0, 1], the imputed relevance (e.g. "
                                  "click_rate_among_exposed(clicks, exposure))")
-            self.exposure_table = UniformSampler(exposure)
+            self.exposure_table = MembershipTable(exposure)
 
     def _theta_of(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         theta = self.theta

@@ -3,6 +3,7 @@
 from recpref.sampling.generators import make_generator, stream_seed
 from recpref.sampling.negatives import (
     HardNegativeSampler,
+    MembershipTable,
     NegativeSampler,
     PopularitySampler,
     ScoreFn,
@@ -12,6 +13,7 @@ from recpref.sampling.positives import PositiveSampler, PositiveStream
 
 __all__ = [
     "HardNegativeSampler",
+    "MembershipTable",
     "NegativeSampler",
     "PopularitySampler",
     "PositiveSampler",

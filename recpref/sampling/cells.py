@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from recpref.data import Interactions
-from recpref.sampling.negatives import UniformSampler
+from recpref.sampling.negatives import MembershipTable, UniformSampler
 from recpref.sampling.positives import PositiveSampler
 
 __all__ = ["ClickCellSampler"]
@@ -32,8 +32,10 @@ class ClickCellSampler:
             raise ValueError("need at least two items to sample pairs")
         self.device = torch.device(device)
         self.n_users, self.n_items = clicks.shape
+        self.clicks = clicks
         self.positives = PositiveSampler(clicks, "interactions", device=device)
-        self.table = UniformSampler(clicks, device=device)  # membership lookups + exact negatives
+        self.table = MembershipTable(clicks, device=device)
+        self._negatives: UniformSampler | None = None  # exact unclicked draws, built when BPR asks
 
     def is_click(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.table.is_positive(users, items)
@@ -55,7 +57,9 @@ class ClickCellSampler:
         """users (n,), clicked items i (n,), other items j (n,), clicks of j (n,) float32."""
         users, pos = self.positives.sample(n, gen)
         if unclicked_only:
-            neg = self.table.sample(users, 1, gen).squeeze(1)
+            if self._negatives is None:
+                self._negatives = UniformSampler(self.clicks, device=self.device)
+            neg = self._negatives.sample(users, 1, gen).squeeze(1)
             return users, pos, neg, torch.zeros(n, device=self.device)
         j = torch.randint(self.n_items - 1, (n,), generator=gen, device=self.device)
         j = j + (j >= pos).long()  # uniform over the items other than i

@@ -22,7 +22,7 @@ import torch
 
 from recpref.data import Interactions
 
-__all__ = ["HardNegativeSampler", "NegativeSampler", "PopularitySampler", "UniformSampler"]
+__all__ = ["HardNegativeSampler", "MembershipTable", "NegativeSampler", "PopularitySampler", "UniformSampler"]
 
 _MAX_ROUNDS = 32
 Backend = Literal["auto", "torch", "numba"]
@@ -63,21 +63,14 @@ def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prob, alias
 
 
-class NegativeSampler:
-    """Base class: uniform proposal; subclasses change :meth:`_propose` / :meth:`_masked_draw`."""
+class MembershipTable:
+    """Which (user, item) cells of ``train`` are stored: a byte per cell, a packed bitset or
+    sorted keys, as the module docstring describes; `is_positive` looks cells up in batch.
+    The negative samplers build on it; MNAR code uses it alone for click or exposure lookups."""
 
     def __init__(self, train: Interactions, device: torch.device | str = "cpu",
                  bitset_max_bytes: int = _DEFAULT_BITSET_BYTES,
-                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES, backend: Backend = "auto") -> None:
-        if backend not in ("auto", "torch", "numba"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'numba', got {backend!r}")
-        full = train.user_counts >= train.n_items
-        if full.any():
-            first = int(full.nonzero()[0][0])
-            raise ValueError(
-                f"{int(full.sum())} users interacted with every item (e.g. user index {first}); "
-                "no negative exists for them"
-            )
+                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES) -> None:
         csr = train.to_torch(device)
         self.device = torch.device(device)
         self.n_users, self.n_items = train.n_users, train.n_items
@@ -93,12 +86,6 @@ class NegativeSampler:
             self.bytemap = table
         elif (n_bits + 7) // 8 <= bitset_max_bytes:
             self.bits = torch.as_tensor(_packed_bitset(self.keys.cpu().numpy(), n_bits), device=self.device)
-        has_table = self.bytemap is not None or self.bits is not None
-        if backend == "numba" and (self.device.type != "cpu" or not has_table):
-            raise ValueError("backend='numba' needs the CPU and a byte or bit membership table (not sorted keys)")
-        # the compiled loop wins on CPU wherever a table exists; elsewhere the vectorised torch path
-        self.backend: Backend = ("numba" if backend != "torch" and self.device.type == "cpu" and has_table
-                                 else "torch")
 
     def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Bool tensor, True where (users, items) is a training pair. Broadcasts users (B,) over items (B, K)."""
@@ -113,6 +100,29 @@ class NegativeSampler:
             return torch.zeros_like(q, dtype=torch.bool)
         pos = torch.searchsorted(self.keys, q).clamp_max_(len(self.keys) - 1)
         return self.keys[pos] == q
+
+class NegativeSampler(MembershipTable):
+    """Base class: uniform proposal; subclasses change :meth:`_propose` / :meth:`_masked_draw`."""
+
+    def __init__(self, train: Interactions, device: torch.device | str = "cpu",
+                 bitset_max_bytes: int = _DEFAULT_BITSET_BYTES,
+                 bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES, backend: Backend = "auto") -> None:
+        if backend not in ("auto", "torch", "numba"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'numba', got {backend!r}")
+        full = train.user_counts >= train.n_items
+        if full.any():
+            first = int(full.nonzero()[0][0])
+            raise ValueError(
+                f"{int(full.sum())} users interacted with every item (e.g. user index {first}); "
+                "no negative exists for them"
+            )
+        super().__init__(train, device, bitset_max_bytes, bytemap_max_bytes)
+        has_table = self.bytemap is not None or self.bits is not None
+        if backend == "numba" and (self.device.type != "cpu" or not has_table):
+            raise ValueError("backend='numba' needs the CPU and a byte or bit membership table (not sorted keys)")
+        # the compiled loop wins on CPU wherever a table exists; elsewhere the vectorised torch path
+        self.backend: Backend = ("numba" if backend != "torch" and self.device.type == "cpu" and has_table
+                                 else "torch")
 
     def _propose(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
         return torch.randint(self.n_items, shape, generator=gen, device=self.device)

@@ -79,3 +79,19 @@ def test_mnar_module_refuses_bad_setups() -> None:
         MNARModule(model, "dr", popularity_propensity(clicks), exposure=clicks)
     with pytest.raises(ValueError, match="unknown MNAR loss"):
         MNARModule(model, "ips_bpr")  # type: ignore[arg-type]
+
+
+def test_exposure_and_clicks_may_cover_a_whole_row() -> None:
+    """A user shown (or clicking) every item is fine for membership lookups; only exact
+    unclicked negatives (BPR) need a user with at least one unclicked item."""
+    u, i = np.nonzero(np.ones((3, 4), dtype=bool))
+    everything = Interactions.from_indices(u, i, n_users=3, n_items=4)
+    clicks = Interactions.from_indices([0, 1, 2, 2, 2, 2], [0, 1, 0, 1, 2, 3], n_users=3, n_items=4)
+    module = MNARModule(MF(3, 4, 2), "dr", np.full(4, 0.5), exposure=everything, imputed=0.3)
+    assert module.exposure_table is not None
+    assert module.exposure_table.is_positive(torch.tensor([2]), torch.tensor([3])).all()
+    s = ClickCellSampler(clicks)
+    _, _, y = s.pointwise(64, make_generator(0))
+    assert y[:32].all()
+    with pytest.raises(ValueError, match="interacted with every item"):
+        s.pairwise(8, make_generator(0), unclicked_only=True)
