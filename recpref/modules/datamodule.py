@@ -54,6 +54,19 @@ class SampledBatches(IterableDataset[dict[str, torch.Tensor]]):
             yield {"users": users.view(s, b), "pos": pos.view(s, b), "neg": neg.view(s, b, self.n_neg)}
 
 
+def build_batches(train: Interactions, *, batch_size: int, n_neg: int, negatives: NegativeKind,
+                  popularity_exponent: float, stream: PositiveStream, steps: int, seed: int, steps_per_call: int,
+                  device: torch.device | str = "cpu") -> SampledBatches:
+    """The samplers and batch stream every MF/graph trainer draws from (Lightning and fused
+    alike), so the same settings and seed give the same batches."""
+    neg: NegativeSampler = (
+        UniformSampler(train, device=device) if negatives == "uniform"
+        else PopularitySampler(train, exponent=popularity_exponent, smoothing=1.0, device=device)
+    )
+    return SampledBatches(PositiveSampler(train, stream, device=device), neg, batch_size=batch_size, n_neg=n_neg,
+                          steps=steps, seed=seed, steps_per_call=steps_per_call)
+
+
 class _One(IterableDataset[torch.Tensor]):
     def __iter__(self) -> Iterator[torch.Tensor]:
         yield torch.zeros(1)
@@ -99,15 +112,10 @@ class PreferenceDataModule(pl.LightningDataModule):
         return torch.device("cpu")
 
     def _build(self) -> SampledBatches:
-        train: Interactions = self.split.train
-        dev = self._sample_device()
-        neg: NegativeSampler = (
-            UniformSampler(train, device=dev) if self.negatives_kind == "uniform"
-            else PopularitySampler(train, exponent=self.popularity_exponent, smoothing=1.0, device=dev)
-        )
-        return SampledBatches(PositiveSampler(train, self.stream, device=dev), neg, batch_size=self.batch_size,
-                              n_neg=self.n_neg, steps=self.steps, seed=self.seed,
-                              steps_per_call=self.steps_per_call)
+        return build_batches(self.split.train, batch_size=self.batch_size, n_neg=self.n_neg,
+                             negatives=self.negatives_kind, popularity_exponent=self.popularity_exponent,
+                             stream=self.stream, steps=self.steps, seed=self.seed,
+                             steps_per_call=self.steps_per_call, device=self._sample_device())
 
     def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
         if self._batches is None:

@@ -20,8 +20,8 @@ import torch
 
 from recpref.data import Interactions
 from recpref.models import MF
-from recpref.modules.datamodule import NegativeKind, SampledBatches
-from recpref.sampling import NegativeSampler, PopularitySampler, PositiveSampler, PositiveStream, UniformSampler
+from recpref.modules.datamodule import NegativeKind, build_batches
+from recpref.sampling import PositiveStream
 
 __all__ = ["FusedMFTrainer"]
 
@@ -102,10 +102,9 @@ class FusedMFTrainer:
             raise ValueError(f"need epochs, batch_size, n_neg >= 1; got {epochs}, {batch_size}, {n_neg}")
         if train.shape != (self._u.shape[0], self._i.shape[0]):
             raise ValueError(f"train is {train.shape} but the model is {(self._u.shape[0], self._i.shape[0])}")
-        neg: NegativeSampler = (UniformSampler(train) if negatives == "uniform"
-                                else PopularitySampler(train, exponent=popularity_exponent, smoothing=1.0))
-        batches = SampledBatches(PositiveSampler(train, stream), neg, batch_size=batch_size, n_neg=n_neg,
-                                 steps=math.ceil(train.nnz / batch_size), seed=seed, steps_per_call=steps_per_call)
+        batches = build_batches(train, batch_size=batch_size, n_neg=n_neg, negatives=negatives,
+                                popularity_exponent=popularity_exponent, stream=stream,
+                                steps=math.ceil(train.nnz / batch_size), seed=seed, steps_per_call=steps_per_call)
         history: list[float] = []
         for epoch in range(epochs):
             batches.epoch = epoch
