@@ -19,6 +19,7 @@ import numpy.typing as npt
 from recpref.data import Interactions
 
 __all__ = [
+    "check_item_or_cell_propensities",
     "check_propensities",
     "clip_propensities",
     "logistic_propensity",
@@ -49,6 +50,15 @@ def check_propensities(theta: npt.ArrayLike, shape: int | tuple[int, ...], *,
     if (arr > 1).any():
         raise ValueError(f"{name} are probabilities and must be <= 1; max is {arr.max()}")
     return arr
+
+
+def check_item_or_cell_propensities(theta: npt.ArrayLike, n_users: int, n_items: int, *,
+                                    name: str = "propensities") -> np.ndarray:
+    """`check_propensities` for consumers that take either item-level ``(n_items,)`` or per-cell
+    ``(n_users, n_items)`` propensities: a 1-D array is checked as the former, anything else as
+    the latter."""
+    arr = np.asarray(theta, dtype=np.float64)
+    return check_propensities(arr, n_items if arr.ndim == 1 else (n_users, n_items), name=name)
 
 
 def clip_propensities(theta: npt.ArrayLike, minimum: float) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 
 from recpref.data import Interactions
 from recpref.losses.unbiased import LocalLoss, local_losses
-from recpref.propensity import check_propensities
+from recpref.propensity import check_item_or_cell_propensities
 
 __all__ = ["ClickDraw", "SemiSynthetic", "complete_ratings", "graded_relevance", "low_rank_relevance",
            "popularity_exposure"]
@@ -127,9 +127,9 @@ class SemiSynthetic:
         g = np.asarray(self.gamma, dtype=np.float64)
         if g.ndim != 2 or np.isnan(g).any() or (g < 0).any() or (g > 1).any():
             raise ValueError("gamma must be a 2-D matrix of probabilities in [0, 1]")
-        shape = g.shape[1] if np.ndim(self.theta) == 1 else g.shape
         object.__setattr__(self, "gamma", g)
-        object.__setattr__(self, "theta", check_propensities(self.theta, shape, name="exposure propensities"))
+        object.__setattr__(self, "theta", check_item_or_cell_propensities(self.theta, *g.shape,
+                                                                          name="exposure propensities"))
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -102,3 +102,14 @@ def test_logistic_propensity_recovers_a_feature_driven_exposure() -> None:
         logistic_propensity(exposure, xu[:5], xi)
     with pytest.raises(ValueError, match="NaN or infinite"):
         logistic_propensity(exposure, np.full_like(xu, np.nan), xi)
+
+
+def test_item_or_cell_propensities() -> None:
+    from recpref.propensity import check_item_or_cell_propensities
+
+    assert check_item_or_cell_propensities(np.full(4, 0.5), 3, 4).shape == (4,)
+    assert check_item_or_cell_propensities(np.full((3, 4), 0.5), 3, 4).shape == (3, 4)
+    with pytest.raises(ValueError, match=r"expected \(3, 4\)"):
+        check_item_or_cell_propensities(np.full((4, 3), 0.5), 3, 4)
+    with pytest.raises(ValueError, match=r"expected \(4,\)"):
+        check_item_or_cell_propensities(np.full(3, 0.5), 3, 4)

@@ -149,10 +149,9 @@ def evaluate(
     if weighted:
         if propensity is None:
             raise ValueError(f"metrics {weighted} need propensity= (1/theta weights of the test clicks)")
-        from recpref.propensity import check_propensities
+        from recpref.propensity import check_item_or_cell_propensities
 
-        theta_arr = np.asarray(propensity, dtype=np.float64)
-        inv_theta = 1.0 / check_propensities(theta_arr, n_items if theta_arr.ndim == 1 else (n_users, n_items))
+        inv_theta = 1.0 / check_item_or_cell_propensities(propensity, n_users, n_items)
     dev = torch.device(device)
     requested = _check_users(users, n_users)
     test_counts = np.diff(test.indptr)[requested]

@@ -25,7 +25,7 @@ from recpref.losses import (
 )
 from recpref.losses.unbiased import LocalLoss
 from recpref.models import MF
-from recpref.propensity import check_propensities
+from recpref.propensity import check_item_or_cell_propensities
 from recpref.sampling import make_generator
 from recpref.sampling.cells import ClickCellSampler
 from recpref.sampling.negatives import MembershipTable
@@ -132,8 +132,7 @@ class MNARModule(pl.LightningModule):
         theta = np.ones(model.n_items) if propensity is None else np.asarray(propensity, dtype=np.float64)
         if needs_theta and propensity is None:
             raise ValueError(f"loss {loss!r} needs propensities (see recpref.propensity)")
-        shape = model.n_items if theta.ndim == 1 else (model.n_users, model.n_items)
-        theta = check_propensities(theta, shape)
+        theta = check_item_or_cell_propensities(theta, model.n_users, model.n_items)
         self.register_buffer("theta", torch.tensor(theta, dtype=torch.float32), persistent=False)
         self.exposure_table: MembershipTable | None = None
         self.imputed = imputed
