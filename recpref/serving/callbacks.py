@@ -2,40 +2,61 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
+
+
+class BestState:
+    """The best value of a validation metric so far, the weights that reached it (an in-memory
+    copy: no checkpoint files, nothing pickled) and the count of validations since."""
+
+    def __init__(self, patience: int | None = None) -> None:
+        self.patience = patience
+        self.best: float = float("-inf")
+        self.best_epoch = -1
+        self.state: dict[str, Any] | None = None
+        self.bad = 0
+
+    def update(self, value: float, epoch: int, module: torch.nn.Module) -> bool:
+        """Record one validation; True when ``patience`` validations passed without a gain."""
+        if value > self.best:
+            self.best, self.best_epoch, self.bad = value, epoch, 0
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            return False
+        self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
+
+    def restore(self, module: torch.nn.Module) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)
 
 
 class BestWeights(pl.Callback):
-    """Keeps an in-memory copy of the weights with the best ``monitor`` value (no checkpoint
-    files, nothing pickled), stops after ``patience`` validations without improvement, and
-    restores the best weights when training ends."""
+    """Keeps the weights with the best ``monitor`` value (`BestState`), stops after
+    ``patience`` validations without improvement, and restores the best weights when
+    training ends."""
 
     def __init__(self, monitor: str, patience: int | None = None) -> None:
-        self.monitor, self.patience = monitor, patience
-        self.best: float = float("-inf")
-        self.best_epoch = -1
-        self._state: dict[str, Any] | None = None
-        self._bad = 0
+        self.monitor = monitor
+        self.tracker = BestState(patience)
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
+
+    @property
+    def best_epoch(self) -> int:
+        return self.tracker.best_epoch
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            return
-        v = float(value)
-        if v > self.best:
-            self.best, self.best_epoch, self._bad = v, trainer.current_epoch, 0
-            self._state = copy.deepcopy(pl_module.state_dict())
-        else:
-            self._bad += 1
-            if self.patience is not None and self._bad >= self.patience:
-                trainer.should_stop = True
+        if value is not None and self.tracker.update(float(value), trainer.current_epoch, pl_module):
+            trainer.should_stop = True
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._state is not None:
-            pl_module.load_state_dict(self._state)
+        self.tracker.restore(pl_module)
 
 
 class HistoryLogger(pl.Callback):

@@ -241,10 +241,11 @@ class Recommender:
 
         from recpref.evaluation import evaluate
         from recpref.modules import FusedMFTrainer
+        from recpref.serving.callbacks import BestState
 
         cfg = self.config
         monitor = f"{cfg.monitor}@{cfg.monitor_k}"
-        best: dict[str, Any] = {"value": float("-inf"), "state": None, "bad": 0}
+        best = BestState(cfg.patience)
         bar = tqdm(total=cfg.epochs, desc="fused MF", unit="epoch", disable=not progress)
 
         def on_epoch_end(epoch: int, loss: float) -> bool:
@@ -254,12 +255,7 @@ class Recommender:
                 res = evaluate(encoder.score_all, train, valid, k=(cfg.monitor_k,),
                                metrics=("recall", "ndcg", "f1"))
                 row.update({f"val/{name}": float(v) for name, v in res.metrics.items()})
-                if res[monitor] > best["value"]:
-                    best.update(value=res[monitor], bad=0,
-                                state={k: v.detach().clone() for k, v in encoder.state_dict().items()})
-                else:
-                    best["bad"] += 1
-                    stop = cfg.patience is not None and best["bad"] >= cfg.patience
+                stop = best.update(res[monitor], epoch, encoder)
             self.history.append(row)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
@@ -270,8 +266,7 @@ class Recommender:
                 train, epochs=cfg.epochs, batch_size=cfg.batch_size, n_neg=cfg.n_neg, negatives=cfg.negatives,
                 stream=cfg.stream, seed=cfg.seed, on_epoch_end=on_epoch_end)
         bar.close()
-        if best["state"] is not None:
-            encoder.load_state_dict(best["state"])
+        best.restore(encoder)
         self.encoder = encoder.eval()
         self.train = train
 
