@@ -164,7 +164,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from recpref.serving import Recommender
 
     ds = data_loaders.load(args.dataset, root=args.root)
-    if args.loss in ("naive", "relmf", "snips", "dr", "wmf", "ubpr"):
+    from recpref.serving.recommender import MNAR_LOSSES
+
+    if args.loss in MNAR_LOSSES:
         if args.model != "mf":
             raise SystemExit(f"--loss {args.loss} trains --model mf only")
         return _cmd_train_mnar(args, ds)

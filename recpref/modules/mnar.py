@@ -6,7 +6,7 @@ from `recpref.propensity`, the cells from `ClickCellSampler`; this module only w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, get_args
 
 import lightning.pytorch as pl
 import numpy as np
@@ -119,7 +119,7 @@ class MNARModule(pl.LightningModule):
                  eval_target: Interactions | None = None, eval_propensity: npt.ArrayLike | None = None,
                  eval_k: int = 5) -> None:
         super().__init__()
-        if loss not in ("naive", "relmf", "snips", "dr", "wmf", "bpr", "ubpr"):
+        if loss not in get_args(MNARLoss):
             raise ValueError(f"unknown MNAR loss {loss!r}")
         if not lr > 0 or reg < 0:
             raise ValueError(f"need lr > 0 and reg >= 0, got {lr}, {reg}")

@@ -214,11 +214,10 @@ class Recommender:
                 raise ValueError("loss 'dr' needs exposure= (the cells that were shown, e.g. every rated cell)")
             extra = {"exposure": exposure, "imputed": click_rate_among_exposed(train, exposure)}
         # held-out clicks are MNAR too: select on SNIPS-DCG (1/theta-weighted) when propensities exist
-        eval_theta = propensity if propensity is not None else None
         module = MNARModule(encoder, cfg.loss, propensity, clip=cfg.clip, local=cfg.local, lr=cfg.lr,  # type: ignore[arg-type]
                             reg=cfg.reg, nonneg=cfg.nonneg, negative_weight=cfg.negative_weight,
                             eval_train=train if valid is not None else None, eval_target=valid,
-                            eval_propensity=eval_theta, eval_k=cfg.monitor_k, **extra)
+                            eval_propensity=propensity, eval_k=cfg.monitor_k, **extra)
         steps = cfg.steps_per_epoch or math.ceil(train.nnz / cfg.batch_size)
         dm = MNARDataModule(train, cfg.loss, batch_size=cfg.batch_size, steps_per_epoch=steps,  # type: ignore[arg-type]
                             seed=cfg.seed)
@@ -226,7 +225,7 @@ class Recommender:
 
         callbacks: list[Any] = [HistoryLogger(self.history)]
         if valid is not None:
-            monitor = f"val/{'snips_dcg' if eval_theta is not None else 'dcg'}@{cfg.monitor_k}"
+            monitor = f"val/{'snips_dcg' if propensity is not None else 'dcg'}@{cfg.monitor_k}"
             callbacks.append(BestWeights(monitor, patience=cfg.patience))
         trainer = pl_.Trainer(max_epochs=cfg.epochs, accelerator=accelerator, devices=1, logger=False,
                               enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
