@@ -130,3 +130,32 @@ def test_lightning_fit_runs_unchanged_on_gpu(loss: str, model_name: str) -> None
     after = evaluate(module.score_all, split.train, split.test, k=(5,), metrics=("recall",), device="cuda")
     assert np.isfinite(after["recall@5"]) and trainer.callback_metrics["val/recall@5"] >= 0
     assert all(not torch.equal(b, a.detach().cpu()) for b, a in zip(before, module.model.parameters()))
+
+
+@pytest.mark.parametrize("loss", ["relmf", "dr", "ubpr"])
+def test_mnar_fit_runs_on_gpu(loss: str) -> None:
+    import lightning.pytorch as pl
+
+    from recpref.modules import MNARDataModule, MNARModule, click_rate_among_exposed
+    from recpref.simulation import SemiSynthetic, low_rank_relevance, popularity_exposure
+
+    sim = SemiSynthetic(low_rank_relevance(40, 30, dim=3, offset=-1.0), popularity_exposure(np.linspace(1, 0.05, 30)))
+    draw = sim.draw(0)
+    clicks = draw.to_interactions()
+    u, i = np.nonzero(draw.exposed)
+    exposure = Interactions.from_indices(u, i, n_users=40, n_items=30)
+    extra = {"exposure": exposure, "imputed": click_rate_among_exposed(clicks, exposure)} if loss == "dr" else {}
+    module = MNARModule(MF(40, 30, 8), loss, sim.theta, local="squared", lr=0.01, **extra)  # type: ignore[arg-type]
+    seen: dict[str, str] = {}
+
+    class Where(pl.Callback):
+        def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict[str, torch.Tensor],
+                                 batch_idx: int) -> None:
+            seen["batch"] = batch["users"].device.type
+            if isinstance(pl_module, MNARModule) and pl_module.exposure_table is not None:
+                seen["exposure"] = pl_module.exposure_table.device.type
+
+    dm = MNARDataModule(clicks, loss, batch_size=64, steps_per_epoch=10, seed=0)  # type: ignore[arg-type]
+    pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, accelerator="gpu", devices=1, callbacks=[Where()]).fit(module, dm)
+    assert seen["batch"] == "cuda" and seen.get("exposure", "cuda") == "cuda"

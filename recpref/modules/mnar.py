@@ -144,7 +144,13 @@ class MNARModule(pl.LightningModule):
             if imputed is None or not 0 <= imputed <= 1:
                 raise ValueError("loss 'dr' needs imputed= in [0, 1], the imputed relevance (e.g. "
                                  "click_rate_among_exposed(clicks, exposure))")
+            self._exposure = exposure
             self.exposure_table = MembershipTable(exposure)
+
+    def on_fit_start(self) -> None:
+        # look exposure up where the batches are (the GPU under accelerator="gpu"), not via the host
+        if self.exposure_table is not None and self.exposure_table.device != self.device:
+            self.exposure_table = MembershipTable(self._exposure, device=self.device)
 
     def _theta_of(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         theta = self.theta
@@ -178,7 +184,7 @@ class MNARModule(pl.LightningModule):
                 main = wmf_loss(s, y, negative_weight=hp["negative_weight"])
             else:
                 assert self.exposure_table is not None
-                exposed = self.exposure_table.is_positive(u.cpu(), i.cpu()).to(s.device).float()
+                exposed = self.exposure_table.is_positive(u, i).float()
                 assert self.imputed is not None
                 imputed = torch.full_like(s, self.imputed)
                 main = doubly_robust_loss(s, exposed, y, self._theta_of(u, i), imputed, clip=hp["clip"],
