@@ -5,8 +5,13 @@
     >>> ds.interactions.shape
     (943, 1682)
 
-Other datasets are read from ``root`` or ``$RECPREF_DATA_DIR/<name>``; every file is checked
-against the sha256 in the manifest before it is parsed.
+Other datasets are read from ``root`` or ``$RECPREF_DATA_DIR/<name>``. Every file with a known
+sha256 is checked before it is parsed; known are the files staged in the shared datasets
+directory (ml-100k's recbole copy, ml-1m, gowalla, coat, amazon-beauty, amazon-toys, nbpo-amazon,
+sprec-goodreads) and GroupLens' own MovieLens files when their zip (published md5) is still next
+to them. The rest (yelp2018, amazon-book, yahoo-r3, amazon-sports, GroupLens-layout MovieLens
+files without their zip) have no staged or published checksum: they load with a warning that
+names them, and `Dataset.unverified` lists them.
 """
 
 from __future__ import annotations
@@ -54,9 +59,11 @@ def _info(name: str) -> DatasetInfo:
 def _layout(info: DatasetInfo, root: Path) -> DatasetInfo:
     """GroupLens' own layout (after download=True) has other files than the staged copies."""
     if info.name == "ml-1m" and (root / "ratings.dat").is_file():
-        return dataclasses.replace(info, files=movielens.ML1M_GROUPLENS_FILES)
+        files = movielens.grouplens_manifest("ml-1m", root, movielens.ML1M_GROUPLENS_FILES)
+        return dataclasses.replace(info, files=files)
     if info.name == "ml-100k" and (root / "u.data").is_file() and not (root / "ml-100k.inter").is_file():
-        return dataclasses.replace(info, files=movielens.ML100K_GROUPLENS_FILES)
+        files = movielens.grouplens_manifest("ml-100k", root, movielens.ML100K_GROUPLENS_FILES)
+        return dataclasses.replace(info, files=files)
     return info
 
 
@@ -66,7 +73,8 @@ def load(name: str, root: str | Path | None = None, *, download: bool = False, v
 
     ``download=True`` (MovieLens only) fetches GroupLens' zip into ``root`` or
     ``~/.cache/recpref/<name>`` when the files are not there, checking its published md5.
-    Raises `DatasetNotFoundError` for missing files, `ChecksumError` for a sha256 mismatch.
+    Raises `DatasetNotFoundError` for missing files, `ChecksumError` for a sha256 mismatch. Files
+    with no known checksum are loaded with a warning and listed in the result's ``unverified``.
     """
     info = _info(name)
     if download:
@@ -79,8 +87,8 @@ def load(name: str, root: str | Path | None = None, *, download: bool = False, v
     else:
         path = resolve_root(info, root)
     info = _layout(info, path)
-    check_files(info, path, verify=verify)
-    return info.parse(path)
+    unverified = check_files(info, path, verify=verify)
+    return dataclasses.replace(info.parse(path), unverified=tuple(unverified))
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,11 @@ def status(verify: bool = True) -> list[DatasetStatus]:
         except DatasetNotFoundError as exc:
             out.append(DatasetStatus(name, "-", False, None, str(exc).split(":")[0]))
             continue
-        info = _layout(info, path)
+        try:
+            info = _layout(info, path)
+        except ChecksumError as exc:
+            out.append(DatasetStatus(name, str(path), True, False, str(exc).split(";")[0]))
+            continue
         missing = [f for f in info.files if not (path / f).is_file()]
         if missing:
             out.append(DatasetStatus(name, str(path), False, None, f"missing {len(missing)} file(s)"))
@@ -115,7 +127,7 @@ def status(verify: bool = True) -> list[DatasetStatus]:
         except ChecksumError as exc:
             out.append(DatasetStatus(name, str(path), True, False, str(exc).split(";")[0]))
             continue
-        known = all(v is not None for v in info.files.values())
-        out.append(DatasetStatus(name, str(path), True, True if known else None,
-                                 "sha256 ok" if known else "no known sha256 to verify against"))
+        unknown = [f for f, v in info.files.items() if v is None]
+        out.append(DatasetStatus(name, str(path), True, None if unknown else True,
+                                 f"UNVERIFIED: no known sha256 for {', '.join(unknown)}" if unknown else "sha256 ok"))
     return out

@@ -39,6 +39,9 @@ class Dataset:
     extras: dict[str, Any] = field(default_factory=dict)
     root: Path = Path(".")
     source: str = ""
+    unverified: tuple[str, ...] = ()
+    """Files (relative to ``root``) read without a checksum check: recpref knows no staged or
+    published checksum for them (see `check_files`). Empty when every file was verified."""
 
     def split(self) -> Split:
         """The predefined train/(valid)/test parts as a `recpref.data.Split`."""
@@ -119,8 +122,11 @@ def sha256_file(path: Path) -> str:
     return _VERIFIED[key]
 
 
-def check_files(info: DatasetInfo, root: Path, verify: bool = True) -> None:
-    """Every manifest file exists under ``root`` and (when ``verify``) matches its sha256."""
+def check_files(info: DatasetInfo, root: Path, verify: bool = True) -> list[str]:
+    """Every manifest file exists under ``root`` and (when ``verify``) matches its sha256.
+
+    Returns the files that could not be verified: those with no known sha256 (every file when
+    ``verify`` is False). Each unverified file is logged as a warning naming it."""
     missing = [rel for rel in info.files if not (root / rel).is_file()]
     if missing:
         raise DatasetNotFoundError(
@@ -128,14 +134,17 @@ def check_files(info: DatasetInfo, root: Path, verify: bool = True) -> None:
             f"{', '.join(info.files)}. Source: {info.source}"
         )
     if not verify:
-        return
+        return list(info.files)
+    unverified: list[str] = []
     for rel, expected in info.files.items():
         actual = sha256_file(root / rel)
         if expected is None:
-            log.warning("%s: no known sha256 for %s; computed %s (record it if this copy is trusted)",
-                        info.name, root / rel, actual)
+            unverified.append(rel)
+            log.warning("%s: %s is UNVERIFIED: no known sha256 for it (no staged or published checksum); "
+                        "this copy's sha256 is %s (record it if this copy is trusted)", info.name, root / rel, actual)
         elif actual != expected:
             raise ChecksumError(
                 f"{info.name}: {root / rel} has sha256 {actual}, expected {expected}; the file is corrupted "
                 f"or a different version. Re-fetch it. Source: {info.source}"
             )
+    return unverified

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from data_loaders._core import Dataset, DatasetInfo, DatasetNotFoundError, register
+from data_loaders._core import ChecksumError, Dataset, DatasetInfo, DatasetNotFoundError, register
 from recpref.data import Interactions
 
 ML100K_SOURCE = ("MovieLens 100K, GroupLens Research (Harper & Konstan 2015), as shipped in the recbole "
@@ -152,6 +152,29 @@ ML1M_GROUPLENS_FILES = {
     "users.dat": "1dc3a95300cb19f7c10e027daf29b8cdf1d908dab65b5edfb45950aa389a10a3",
 }
 ML100K_GROUPLENS_FILES: dict[str, str | None] = {"u.data": None}
+
+
+def grouplens_manifest(name: str, root: Path, files: dict[str, str | None]) -> dict[str, str | None]:
+    """``files`` with a sha256 filled in for each GroupLens-layout file that has none of its own,
+    when GroupLens' zip is still in ``root`` (`download` keeps it): the zip must match GroupLens'
+    published md5 and then each file is checked against its member's bytes. Without the zip the
+    files stay unverified (None)."""
+    url, md5 = URLS[name]
+    archive = root / Path(url).name
+    if not archive.is_file() or all(sha is not None for sha in files.values()):
+        return dict(files)
+    payload = archive.read_bytes()
+    digest = hashlib.md5(payload).hexdigest()  # noqa: S324 - GroupLens publishes md5
+    if digest != md5:
+        raise ChecksumError(f"{name}: {archive} has md5 {digest}, GroupLens publishes {md5} for {url}; the zip "
+                            "is corrupted or a different release. Remove it and download again")
+    out = dict(files)
+    with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+        members = {Path(m).name: m for m in zf.namelist() if not m.endswith("/")}
+        for rel, sha in files.items():
+            if sha is None and rel in members:
+                out[rel] = hashlib.sha256(zf.read(members[rel])).hexdigest()
+    return out
 
 
 def _fetch(url: str, dest: Path) -> None:

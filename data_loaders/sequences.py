@@ -62,5 +62,5 @@ TOYS = _register("amazon-toys", "Toys_and_Games.txt", {
     "items.jsonl": "f73001a5cb95f70f21185083024fdd2ac35a6b8bc9aa198951483aa160464123",
     "users.tsv": "b6834376bc13c305c803a3fdcbcd71fe79af3785e654c0c0fd76087cb31a67c6",
 })
-# Not staged here: no verified sha256, the loader logs the computed one.
+# Not staged here and no published checksum: loads with an UNVERIFIED warning (Dataset.unverified).
 SPORTS = _register("amazon-sports", "Sports_and_Outdoors.txt", {"Sports_and_Outdoors.txt": None})

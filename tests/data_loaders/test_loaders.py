@@ -133,6 +133,29 @@ def test_missing_file_names_expected_path(name: str, tmp_path: Path) -> None:
         data_loaders.load(name, root=root)
 
 
+# Datasets with no staged or published checksum for some file (docs/benchmarks.md and README say so).
+UNVERIFIED = {"yelp2018", "amazon-book", "yahoo-r3", "amazon-sports"}
+
+
+def test_exactly_the_documented_datasets_lack_a_checksum() -> None:
+    lacking = {name for name, info in REGISTRY.items() if any(sha is None for sha in info.files.values())}
+    assert lacking == UNVERIFIED
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_staged_data_file_has_a_checksum(name: str) -> None:
+    root = _staged(name)
+    staged = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    data_files = {f for f in staged if not f.startswith(("SOURCE", "README"))}
+    files = REGISTRY[name].files
+    assert data_files <= set(files), f"staged but not in the manifest: {sorted(data_files - set(files))}"
+    assert all(files[f] is not None for f in data_files)
+
+
+def test_verified_load_lists_nothing_unverified() -> None:
+    assert data_loaders.load("ml-100k").unverified == ()
+
+
 def test_unknown_dataset_lists_known_names() -> None:
     with pytest.raises(ValueError, match="known: .*ml-100k"):
         data_loaders.load("netflix")
@@ -156,6 +179,8 @@ def test_lightgcn_format_parser(name: str, tmp_path: Path, caplog: pytest.LogCap
     assert ds.interactions.shape == (3, 5)
     assert ds.splits["train"].nnz == 6 and ds.splits["test"].nnz == 3
     assert "no known sha256" in caplog.text and hashlib.sha256(b"0 0 2 3\n1 1\n2 3 0\n").hexdigest() in caplog.text
+    assert "UNVERIFIED" in caplog.text and str(tmp_path / "train.txt") in caplog.text
+    assert ds.unverified == ("train.txt", "test.txt")
     ds.split()
 
 
@@ -199,6 +224,7 @@ def test_amazon_sports_parser_on_generated_file(tmp_path: Path) -> None:
     ds = data_loaders.load("amazon-sports", root=tmp_path)
     assert ds.interactions.shape == (2, 4) and ds.interactions.nnz == 5
     assert ds.items is None
+    assert ds.unverified == ("Sports_and_Outdoors.txt",)
 
 
 # --------------------------------------------------------------------------- download
@@ -221,6 +247,40 @@ def test_download_verifies_md5_then_extracts(tmp_path: Path, monkeypatch: pytest
     movielens.download("ml-100k", tmp_path / "dl", fetch=fake_fetch)
     ds = data_loaders.load("ml-100k", root=tmp_path / "dl")
     assert ds.interactions.nnz == 3 and list(ds.extras["ratings"]) == [5, 3, 4]
+    assert ds.unverified == ()  # u.data checked against the md5-verified zip kept next to it
+
+
+def _grouplens_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    payload = _zip_bytes({"ml-100k/u.data": "1\t1\t5\t100\n1\t2\t3\t200\n2\t1\t4\t300\n"})
+    monkeypatch.setitem(movielens.URLS, "ml-100k", ("https://example.invalid/ml-100k.zip",
+                                                    hashlib.md5(payload).hexdigest()))
+    return movielens.download("ml-100k", tmp_path / "dl", fetch=lambda url, dest: dest.write_bytes(payload))
+
+
+def test_grouplens_file_differing_from_its_zip_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _grouplens_copy(tmp_path, monkeypatch)
+    (root / "u.data").write_text("1\t1\t5\t100\n1\t2\t3\t200\n2\t1\t1\t300\n")
+    with pytest.raises(ChecksumError, match="u.data"):
+        data_loaders.load("ml-100k", root=root)
+
+
+def test_grouplens_zip_with_wrong_md5_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _grouplens_copy(tmp_path, monkeypatch)
+    with (root / "ml-100k.zip").open("ab") as f:
+        f.write(b"x")
+    with pytest.raises(ChecksumError, match="md5"):
+        data_loaders.load("ml-100k", root=root)
+
+
+def test_grouplens_file_without_its_zip_is_unverified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    root = _grouplens_copy(tmp_path, monkeypatch)
+    (root / "ml-100k.zip").unlink()
+    ds = data_loaders.load("ml-100k", root=root)
+    assert ds.unverified == ("u.data",)
+    assert "UNVERIFIED" in caplog.text and "u.data" in caplog.text
+    row = next(r for r in data_loaders.status() if r.name == "ml-100k")
+    assert row.verified  # the default root (recbole's copy) is unaffected
 
 
 def test_download_refuses_wrong_md5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
