@@ -53,9 +53,9 @@ def evaluate_candidates(
     requested = _check_users(users, n_users)
     w = candidates.weights
     relevant = w >= relevance_threshold if relevance_threshold is not None else w > 0
-    rel_per_user = np.add.reduceat(relevant.astype(np.int64), candidates.indptr[:-1]) if candidates.nnz else None
+    # bincount over each pair's user: users without candidates (anywhere in the range) count 0
+    n_rel_all = np.bincount(candidates.rows[relevant], minlength=n_users)
     counts = np.diff(candidates.indptr)
-    n_rel_all = np.where(counts > 0, rel_per_user if rel_per_user is not None else 0, 0)
     eval_users = requested[n_rel_all[requested] > 0]
     n_skipped = int(requested.size - eval_users.size)
     if eval_users.size == 0:
