@@ -13,24 +13,57 @@ applied inside `fit` only:
   fills *missing* token/float values, and the atomic file we write has none, so it is moot.
 - torch >= 2.6 ``torch.load`` defaults to weights_only: we never save or reload a RecBole
   checkpoint (``saved=False``), so the final weights are the ones after the last epoch.
+
+Global state RecBole touches is put back after `fit`: it logs through the *root* logger, so the
+root level is raised to WARNING only while RecBole runs and then restored; its ``init_seed``
+seeds Python's, numpy's and torch's global generators and sets cuDNN flags, which are saved
+before and restored after.
+
+Times: ``train_seconds`` is all of `fit` (writing RecBole's atomic files, building its dataset
+and model, training); ``epoch_seconds`` is the time inside RecBole's training loop alone (the
+sum of its ``Trainer._train_epoch`` calls: sampling negatives and the optimiser steps) divided
+by the number of epochs; ``setup_seconds`` is the rest.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import random
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 from recpref.data import Interactions
+
+
+@contextmanager
+def _restored_global_state() -> Iterator[None]:
+    """Put back the global RNG states, cuDNN flags and root logger level RecBole changes."""
+    py_state, np_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))  # RecBole's INFO lines go to the root logger
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
 
 
 class RecBoleBPR:
@@ -47,7 +80,8 @@ class RecBoleBPR:
         self._user: torch.Tensor | None = None
         self._item: torch.Tensor | None = None
         self.train_seconds = float("nan")
-        self.epoch_seconds = float("nan")
+        self.epoch_seconds = float("nan")  # inside RecBole's training loop only, per epoch
+        self.setup_seconds = float("nan")  # the rest of fit: files, dataset, model
 
     def params(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "dim": self.dim,
@@ -58,7 +92,8 @@ class RecBoleBPR:
         self._with_shims(lambda: None)
 
     def fit(self, train: Interactions, seed: int) -> None:
-        self._with_shims(lambda: self._fit(train, seed))
+        with _restored_global_state():
+            self._with_shims(lambda: self._fit(train, seed))
 
     def _with_shims(self, body: Callable[[], None]) -> None:
         before = set(vars(np))
@@ -135,15 +170,24 @@ class RecBoleBPR:
             os.chdir(tmp)  # RecBole writes log_tensorboard/ relative to the working directory
             try:
                 init_seed(seed, True)
-                logging.getLogger().setLevel(logging.WARNING)
                 dataset = create_dataset(config)
                 train_data, _, _ = data_preparation(config, dataset)
                 model = BPR(config, train_data.dataset).to(config["device"])
                 trainer = Trainer(config, model)
-                t_train = time.perf_counter()
+                in_loop = [0.0]
+                train_epoch = trainer._train_epoch
+
+                def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+                    t0 = time.perf_counter()
+                    try:
+                        return train_epoch(*args, **kwargs)
+                    finally:
+                        in_loop[0] += time.perf_counter() - t0
+
+                trainer._train_epoch = timed_epoch
                 trainer.fit(train_data, valid_data=None, saved=False, show_progress=self.show_progress,
                             verbose=False)
-                self.epoch_seconds = (time.perf_counter() - t_train) / max(self.epochs, 1)
+                self.epoch_seconds = in_loop[0] / max(self.epochs, 1)
                 user_w = model.user_embedding.weight.detach().cpu()
                 item_w = model.item_embedding.weight.detach().cpu()
                 u_tok = dataset.field2token_id["user_id"]
@@ -160,6 +204,7 @@ class RecBoleBPR:
         self._user = user_w[u_map].contiguous()
         self._item = item_emb.contiguous()
         self.train_seconds = time.perf_counter() - start
+        self.setup_seconds = self.train_seconds - self.epoch_seconds * self.epochs
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         if self._user is None or self._item is None:

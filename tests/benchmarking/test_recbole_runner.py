@@ -54,3 +54,34 @@ def test_importing_the_runner_does_not_import_recbole() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ})
     assert out.stdout.strip() == "False"
+
+
+def test_fit_leaves_global_logging_and_rngs_as_it_found_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+    import random
+
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        random.seed(123)
+        np.random.seed(123)
+        torch.manual_seed(123)
+        py, nps, ts = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        RecBoleBPR(epochs=2, batch_size=64, lr=0.01, dim=8).fit(_clustered(), seed=7)
+        assert root.level == logging.DEBUG  # RecBole's INFO lines were silenced only during fit
+        assert random.getstate() == py
+        after = np.random.get_state()
+        assert after[0] == nps[0] and np.array_equal(after[1], nps[1]) and after[2:] == nps[2:]
+        assert torch.equal(torch.get_rng_state(), ts)
+    finally:
+        root.setLevel(old_level)
+
+
+def test_epoch_seconds_count_only_recboles_training_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = RecBoleBPR(epochs=3, batch_size=64, lr=0.01, dim=8)
+    runner.fit(_clustered(), seed=1)
+    assert runner.epoch_seconds > 0 and runner.setup_seconds > 0
+    assert runner.epoch_seconds * runner.epochs + runner.setup_seconds == pytest.approx(runner.train_seconds)
