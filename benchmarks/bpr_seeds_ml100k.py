@@ -33,8 +33,8 @@ def main() -> None:
               "implicit BPR": 100}
     for seed in args.seeds:
         runners: list[Runner] = [
-            RecprefRunner("mf", "bpr", epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64, reg=0.0, engine="fused"),
-            RecprefRunner("mf", "bpr", epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64, reg=0.0),
+            RecprefRunner.from_settings(model="mf", loss="bpr", epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64, reg=0.0, engine="fused"),
+            RecprefRunner.from_settings(model="mf", loss="bpr", epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64, reg=0.0, engine="lightning"),
             RecBoleBPR(epochs=args.epochs, batch_size=2048, lr=1e-3, dim=64),
             ImplicitBPR(factors=64, learning_rate=0.005, regularization=0.001, iterations=100),
         ]

@@ -20,7 +20,7 @@ def main() -> None:
     inner = random_split(train, test_ratio=0.2, seed=2021)
     rows = []
     for lr in (1e-3, 5e-3, 1e-2):
-        runner = RecprefRunner("lightgcn", "bpr", epochs=50, batch_size=2048, lr=lr, dim=64, reg=1e-4, n_layers=3)
+        runner = RecprefRunner.from_settings(model="lightgcn", loss="bpr", epochs=50, batch_size=2048, lr=lr, dim=64, reg=1e-4, n_layers=3)
         t0 = time.perf_counter()
         runner.fit(inner.train, seed=2020)
         sec = time.perf_counter() - t0

@@ -1,18 +1,50 @@
-"""The ``recpref`` command line: ``recpref datasets``, ``recpref benchmark``."""
+"""The ``recpref`` command line: ``recpref datasets``, ``recpref train``, ``recpref benchmark``.
+
+The CLI parses flags and calls the library (`recpref.protocols`, `recpref.benchmarking`);
+building the parser imports no torch, so ``--help`` and ``datasets`` answer at once. A bad value
+is one line naming the flag (exit 2), not a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
 import json
+import os
 import platform
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from recpref import catalog as cat
+
 DEFAULT_MODELS = ["popularity", "random", "implicit-bpr", "implicit-als", "recpref-bpr-mf-fused", "recpref-bpr-mf",
                   "recpref-bpo-mf", "recpref-nbpo-mf", "recpref-lightgcn", "recbole-bpr"]
+
+# library setting -> the flag that sets it (for one-line errors that name the flag)
+FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
+         "reg": "--reg", "n_neg": "--n-neg", "patience": "--patience", "seed": "--seed", "monitor_k": "--k",
+         "engine": "--engine", "clip": "--clip", "local": "--local", "nonneg": "--nonneg",
+         "negative_weight": "--negative-weight", "steps_per_epoch": "--steps-per-epoch", "loss": "--loss",
+         "model": "--model", "protocol": "--protocol", "propensity": "--propensity", "eta": "--eta"}
+
+
+class UsageError(Exception):
+    """A flag's value cannot be used; printed as one line and exit status 2."""
+
+
+def _flagged(exc: BaseException) -> str:
+    """A library error that starts with a setting's name, retold with the flag that sets it:
+    "epochs must be ..." -> "--epochs must be ...", "loss 'dr' needs ..." -> "--loss dr needs ..."."""
+    msg = str(exc.args[0]) if exc.args else str(exc)
+    m = re.match(r"(?:setting\(s\) \[')?([a-z_]+)(?:'\])? (.*)", msg, re.S)
+    if not m or m.group(1) not in FLAGS:
+        return msg
+    flag, rest = FLAGS[m.group(1)], m.group(2)
+    quoted = re.match(r"'([^']*)'(.*)", rest, re.S)
+    return f"{flag} {quoted.group(1)}{quoted.group(2)}" if quoted else f"{flag} {rest}"
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -28,8 +60,6 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _machine() -> str:
-    import os
-
     import torch
 
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, python "
@@ -37,21 +67,26 @@ def _machine() -> str:
             + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"))
 
 
-def _cmd_benchmark(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> Any:
     import data_loaders
+
+    try:
+        return data_loaders.load(args.dataset, root=args.root)
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise UsageError(f"--dataset {args.dataset}: {exc.args[0] if exc.args else exc}") from None
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
     from recpref.benchmarking import build_runners, format_table, plot_results, results_to_json, run_benchmark
-    from recpref.data import Split, random_split
+    from recpref.protocols import evaluation_split
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    runners = build_runners(models, quick=args.quick)  # unknown names fail before any work
-    ds = data_loaders.load(args.dataset, root=args.root)
-    if args.protocol == "predefined":
-        split: Split = ds.split()
-        protocol = f"{args.dataset} predefined train/test split"
-    else:
-        split = random_split(ds.interactions, test_ratio=args.test_ratio, seed=args.seed)
-        protocol = (f"{args.dataset}: all interactions positive, random per-user "
-                    f"{1 - args.test_ratio:.0%}/{args.test_ratio:.0%} split (floor per user), seed {args.seed}")
+    unknown = [m for m in models if m not in _runner_names()]
+    if unknown or not models:
+        raise UsageError(f"--models: unknown model(s) {unknown}; known: {', '.join(_runner_names())}")
+    runners = build_runners(models, quick=args.quick)
+    ds = _load(args)
+    split, protocol = evaluation_split(ds, args.protocol, test_ratio=args.test_ratio, seed=args.seed)
     ks = tuple(args.k)
     print(f"# {protocol}")
     print(f"# train {split.train.nnz} / test {split.test.nnz} interactions, "
@@ -59,15 +94,15 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     print("# metrics: full ranking over all items minus the user's train items, binary gain, "
           "log2 discount, ties by item index, mean over users with test items", flush=True)
 
-    def report(row: object) -> None:
-        from recpref.benchmarking import RunResult
+    def started(name: str, index: int) -> None:
+        print(f"  [{index + 1}/{len(runners)}] {name}: training ...", file=sys.stderr, flush=True)
 
-        assert isinstance(row, RunResult)
+    def report(row: Any) -> None:
         status = f"error: {row.error}" if row.error else ", ".join(
             f"{k}={v:.4f}" for k, v in row.metrics.items() if k.endswith(f"@{max(ks)}") and k[:4] in ("reca", "ndcg"))
         print(f"  {row.name:14s} trained in {row.train_seconds:7.2f}s  {status}", file=sys.stderr, flush=True)
 
-    results = run_benchmark(split, runners, k=ks, seed=args.seed, on_result=report)
+    results = run_benchmark(split, runners, k=ks, seed=args.seed, on_result=report, on_start=started)
     cols = [f"{m}@{k}" for k in (max(ks),) for m in ("recall", "ndcg")]
     ref = next((r.name for r in results if r.tool == "implicit" and "BPR" in r.name), None)
     print(format_table(results, columns=cols, reference=ref))
@@ -85,120 +120,80 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in results) else 0
 
 
-def _cmd_train_mnar(args: argparse.Namespace, ds: Any) -> int:
-    from recpref.evaluation import evaluate, evaluate_candidates
-    from recpref.propensity import logistic_propensity, popularity_propensity, user_item_propensity
-    from recpref.serving import Recommender
-
-    if not {"train", "test"} <= set(ds.splits):
-        raise SystemExit(f"--loss {args.loss} learns from biased clicks and is evaluated on the dataset's own test "
-                         f"split; {args.dataset} has none (try coat or yahoo-r3)")
-    from recpref.data import random_split
-
-    split = ds.split()
-    clicks, valid = split.train, None
-    if args.mnar_valid_ratio:
-        # held-out clicks are as biased as the rest: early stopping selects on SNIPS-DCG
-        inner = random_split(split.train, test_ratio=args.mnar_valid_ratio, seed=args.seed)
-        clicks, valid = inner.train, inner.test
-    def propensities(train_clicks: Any) -> Any:
-        if args.propensity == "given":
-            if "propensities" not in ds.extras:
-                raise SystemExit(f"{args.dataset} ships no propensities; use --propensity popularity")
-            return user_item_propensity(ds.extras["propensities"], train_clicks)
-        if args.propensity == "logistic":
-            observed = ds.extras.get("train_observed")
-            if observed is None or ds.users is None or ds.items is None:
-                raise SystemExit(f"--propensity logistic needs rated cells and user/item features; "
-                                 f"{args.dataset} lacks them")
-            return logistic_propensity(observed, ds.users.drop("user_id").to_numpy(),
-                                       ds.items.drop("item_id").to_numpy())
-        return popularity_propensity(train_clicks, eta=args.eta)
-
-    theta = propensities(clicks)
-    local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
-    candidates = ds.extras.get("test_candidates")
-    ks = tuple(args.k) if args.k else ((1, 3, 5) if candidates is not None else (10, 20))
-    rec = Recommender(model="mf", loss=args.loss, dim=args.dim, epochs=args.epochs, batch_size=args.batch_size or 256,
-                      lr=args.lr, reg=args.reg, seed=args.seed, clip=args.clip, local=local, nonneg=args.nonneg,
-                      negative_weight=args.negative_weight, steps_per_epoch=args.steps_per_epoch,
-                      patience=args.patience, monitor_k=max(ks))
-    exposure = ds.extras.get("train_observed") if args.loss == "dr" else None
-    if args.loss == "dr" and exposure is None:
-        raise SystemExit(f"--loss dr needs the shown cells; {args.dataset} does not record them")
-    print(f"# training mf/{args.loss} on {args.dataset} MNAR clicks: {clicks.nnz} clicks"
-          f"{'' if valid is None else f' ({valid.nnz} held out for early stopping on SNIPS-DCG@{max(ks)})'}, "
-          f"propensity {args.propensity} (min {theta.min():.4g}), clip {args.clip}, local {local}", flush=True)
-    rec.fit(clicks, valid=valid, progress=not args.no_progress, accelerator=args.accelerator, propensity=theta,
-            exposure=exposure)
-    if valid is not None:
-        # the held-out clicks chose the training length; retrain on every click for that long
-        key = f"val/snips_dcg@{max(ks)}"
-        scored = [h for h in rec.history if key in h]
-        best = max(scored, key=lambda h: h[key]) if scored else None
-        epochs = int(best["epoch"]) + 1 if best else args.epochs
-        print(f"# best {key} {best[key] if best else float('nan'):.4f} after {epochs} epoch(s); retraining on all "
-              f"{split.train.nnz} clicks for {epochs} epoch(s)", flush=True)
-        rec = Recommender(rec.config, epochs=epochs, patience=None)
-        rec.fit(split.train, progress=not args.no_progress, accelerator=args.accelerator,
-                propensity=propensities(split.train), exposure=exposure)
-    if candidates is not None:
-        result = evaluate_candidates(rec.score_all, candidates, k=ks, metrics=("dcg", "recall", "map", "ndcg"),
-                                     relevance_threshold=float(ds.extras.get("positive_rating", 4.0)))
-        how = "each user's randomly shown test items ranked; relevant = rating >= threshold"
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = {"model": args.model, "loss": args.loss, "dim": args.dim, "epochs": args.epochs,
+                                "lr": args.lr, "reg": args.reg, "seed": args.seed, "patience": args.patience}
+    if args.loss in cat.MNAR_LOSSES:
+        local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
+        settings.update(batch_size=args.batch_size or 256, local=local, clip=args.clip, nonneg=args.nonneg,
+                        steps_per_epoch=args.steps_per_epoch)
+        if args.negative_weight is not None:
+            settings["negative_weight"] = args.negative_weight
     else:
-        result = evaluate(rec.score_all, clicks, split.test, k=ks, metrics=("recall", "ndcg", "precision", "map"))
-        how = "full ranking, train items masked"
-    print("test:", ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()), f"({result.n_users} users; {how})")
-    if args.output:
-        out = rec.save(args.output, overwrite=args.overwrite)
-        (out / "metrics.json").write_text(json.dumps({"test": result.to_dict(), "history": rec.history}, indent=2))
-        print(f"saved to {out}; load with recpref.serving.Recommender.load({str(out)!r})")
-    return 0
+        given = [flag for flag, v in (("--clip", args.clip), ("--local", args.local), ("--nonneg", args.nonneg),
+                                      ("--negative-weight", args.negative_weight),
+                                      ("--steps-per-epoch", args.steps_per_epoch)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} apply to the MNAR losses ({', '.join(cat.MNAR_LOSSES)}), "
+                             f"not --loss {args.loss}")
+        settings.update(batch_size=args.batch_size or 2048, n_neg=args.n_neg, engine=args.engine,
+                        monitor_k=max(args.k or [20]))
+        if args.model != "mf":
+            settings["n_layers"] = args.layers
+    return settings
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    if args.output is None:
+        return
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise UsageError(f"--output {out} exists and is not empty; pass --overwrite to replace it")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import data_loaders
-    from recpref.data import Split, random_split
-    from recpref.evaluation import evaluate
-    from recpref.serving import Recommender
+    from recpref.protocols import train_mnar, train_pairwise
+    from recpref.serving import RecommenderConfig
 
-    ds = data_loaders.load(args.dataset, root=args.root)
-    from recpref.serving.recommender import MNAR_LOSSES
-
-    if args.loss in MNAR_LOSSES:
-        if args.model != "mf":
-            raise SystemExit(f"--loss {args.loss} trains --model mf only")
-        return _cmd_train_mnar(args, ds)
-    if {"train", "test"} <= set(ds.splits) and args.protocol == "predefined":
-        given = ds.split()
-        inner = random_split(given.train, test_ratio=args.valid_ratio, seed=args.seed) if args.valid_ratio else None
-        split = Split(train=inner.train if inner else given.train, test=given.test,
-                      valid=inner.test if inner else given.valid, allow_overlap=True)
+    settings = _train_settings(args)
+    RecommenderConfig.of(**settings)  # every setting validated before any data or training work
+    _check_output(args)
+    ds = _load(args)
+    progress = not args.no_progress
+    if args.loss in cat.MNAR_LOSSES:
+        if args.protocol == "random":
+            raise UsageError(f"--protocol random: --loss {args.loss} learns from biased clicks and is scored on the "
+                             "dataset's own test split (--protocol predefined)")
+        outcome = train_mnar(ds, settings, propensity=args.propensity, eta=args.eta, valid_ratio=args.mnar_valid_ratio,
+                             seed=args.seed, k=tuple(args.k) if args.k else None, accelerator=args.accelerator,
+                             progress=progress)
     else:
-        split = random_split(ds.interactions, test_ratio=args.test_ratio, valid_ratio=args.valid_ratio, seed=args.seed)
-    rec = Recommender(model=args.model, loss=args.loss, dim=args.dim, n_layers=args.layers, epochs=args.epochs,
-                      batch_size=args.batch_size or 2048, lr=args.lr, reg=args.reg, n_neg=args.n_neg, seed=args.seed,
-                      patience=args.patience, monitor_k=max(args.k or [20]), engine=args.engine)
-    print(f"# training {args.model}/{args.loss} on {args.dataset}: {split.train.nnz} train, "
-          f"{0 if split.valid is None else split.valid.nnz} validation, {split.test.nnz} test interactions", flush=True)
-    rec.fit(split.train, valid=split.valid, progress=not args.no_progress, accelerator=args.accelerator)
-    seen = split.train
-    result = evaluate(rec.score_all, seen, split.test, k=tuple(args.k or (10, 20)),
-                      metrics=("recall", "ndcg", "precision", "map"))
+        outcome = train_pairwise(ds, settings, protocol=args.protocol or "random", test_ratio=args.test_ratio,
+                                 valid_ratio=args.valid_ratio, seed=args.seed, k=tuple(args.k or (10, 20)),
+                                 accelerator=args.accelerator, progress=progress)
+    for note in outcome.notes:
+        print(f"# {note}")
+    result = outcome.result
     print("test:", ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()),
-          f"({result.n_users} users; full ranking, train items masked)")
+          f"({result.n_users} users; {outcome.how})")
     if args.output:
-        out = rec.save(args.output, overwrite=args.overwrite)
-        (out / "metrics.json").write_text(json.dumps({"test": result.to_dict(), "history": rec.history}, indent=2))
+        metrics = json.dumps({"test": result.to_dict(), "history": outcome.recommender.history}, indent=2)
+        out = outcome.recommender.save(args.output, overwrite=args.overwrite, extra_files={"metrics.json": metrics})
         print(f"saved to {out} (config.json + model.safetensors + metrics.json); "
               f"load with recpref.serving.Recommender.load({str(out)!r})")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from recpref.benchmarking import RUNNERS
+def _runner_names() -> list[str]:
+    from recpref.benchmarking.registry import RUNNERS
 
+    return list(RUNNERS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (imports no torch)."""
     parser = argparse.ArgumentParser(prog="recpref", description="Learning user preferences from implicit feedback.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -215,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "as safetensors + JSON for Recommender.load.")
     p.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
     p.add_argument("--root", default=None, help="dataset directory (default $RECPREF_DATA_DIR/<name>)")
-    p.add_argument("--model", choices=["mf", "lightgcn", "ngcf"], default="mf")
-    p.add_argument("--loss", choices=["bpr", "bpo", "nbpo", "nbpo_exact", "naive", "relmf", "snips", "dr", "wmf", "ubpr"],
-                   default="bpr", help="naive/relmf/snips/dr/wmf/ubpr learn from MNAR clicks with propensities")
+    p.add_argument("--model", choices=cat.MODELS, default="mf")
+    p.add_argument("--loss", choices=cat.LOSSES, default="bpr",
+                   help=f"{'/'.join(cat.MNAR_LOSSES)} learn from MNAR clicks with propensities")
     p.add_argument("--dim", type=int, default=64, help="embedding size")
     p.add_argument("--layers", type=int, default=3, help="propagation layers (lightgcn, ngcf)")
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs")
@@ -225,29 +220,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default 2048, or 256 for the MNAR losses (small click sets: more steps per epoch)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--reg", type=float, default=0.0, help="L2 on the batch's embedding rows")
-    p.add_argument("--n-neg", type=int, default=1, help="negatives per positive")
+    p.add_argument("--n-neg", type=int, default=1, help="negatives per positive (pairwise losses)")
     p.add_argument("--patience", type=int, default=10, help="epochs without validation gain before stopping")
-    p.add_argument("--protocol", choices=["random", "predefined"], default="random",
-                   help="random per-user holdout (default) or the dataset's own train/test split")
+    p.add_argument("--protocol", choices=cat.PROTOCOLS, default=None,
+                   help="random per-user holdout (default) or the dataset's own train/test split "
+                        "(the MNAR losses always use the dataset's own split: predefined)")
     p.add_argument("--test-ratio", type=float, default=0.2, help="test fraction per user (random protocol)")
     p.add_argument("--valid-ratio", type=float, default=0.1, help="validation fraction for early stopping (0: none)")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--k", type=int, nargs="+", default=None,
                    help="cut-offs (default 10 20; 1 3 5 on shown-item test sets such as coat)")
-    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
-    p.add_argument("--engine", choices=["auto", "lightning", "fused"], default="auto",
+    p.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto",
+                   help="Lightning accelerator (auto takes a visible GPU)")
+    p.add_argument("--engine", choices=cat.ENGINES, default="auto",
                    help="auto: the fused CPU kernel for MF + BPR/BPO on CPU, Lightning otherwise")
     p.add_argument("--output", default=None, help="directory to save the trained model into")
-    g = p.add_argument_group("MNAR losses (naive, relmf, snips, dr, wmf, ubpr)")
-    g.add_argument("--propensity", choices=["popularity", "given", "logistic"], default="popularity",
+    g = p.add_argument_group(f"MNAR losses ({', '.join(cat.MNAR_LOSSES)})")
+    g.add_argument("--propensity", choices=cat.PROPENSITIES, default="popularity",
                    help="popularity: (clicks_i / max clicks)^eta; given: the dataset's own per-cell propensities; "
                         "logistic: P(rated) from user and item features (coat)")
     g.add_argument("--eta", type=float, default=0.5, help="popularity propensity exponent (default 0.5)")
     g.add_argument("--clip", type=float, default=None, help="clip propensities from below at this value (Rel-MF M)")
-    g.add_argument("--local", choices=["log", "squared"], default=None,
+    g.add_argument("--local", choices=cat.LOCAL_LOSSES, default=None,
                    help="local loss (default: squared for relmf/snips/dr as in the official code, else log)")
     g.add_argument("--nonneg", type=float, default=None, help="UBPR: clip each pair's loss at -beta")
-    g.add_argument("--negative-weight", type=float, default=1.0, help="WMF weight of unclicked cells")
+    g.add_argument("--negative-weight", type=float, default=None, help="WMF weight of unclicked cells (default 1)")
     g.add_argument("--steps-per-epoch", type=int, default=None, help="MNAR batches per epoch (default clicks/batch)")
     g.add_argument("--mnar-valid-ratio", type=float, default=0.2,
                    help="share of each user's clicks held out to choose the epochs (by SNIPS-DCG), after which "
@@ -262,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="ml-100k", help="dataset name (see `recpref datasets`); default ml-100k")
     p.add_argument("--root", default=None, help="dataset directory (default $RECPREF_DATA_DIR/<name>)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
-                   help=f"comma-separated rows to run; known: {', '.join(RUNNERS)} (default: all)")
-    p.add_argument("--protocol", choices=["random", "predefined"], default="random",
+                   help=f"comma-separated rows to run; known: {', '.join(_runner_names())} (default: all)")
+    p.add_argument("--protocol", choices=cat.PROTOCOLS, default="random",
                    help="random per-user holdout (default) or the dataset's predefined train/test split")
     p.add_argument("--test-ratio", type=float, default=0.2, help="test fraction per user (random protocol)")
     p.add_argument("--seed", type=int, default=2020, help="split and training seed (default 2020)")
@@ -274,10 +271,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_ranges(args: argparse.Namespace) -> None:
+    for name in ("test_ratio", "valid_ratio", "mnar_valid_ratio"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1); got {value}")
+    if getattr(args, "test_ratio", 0.5) == 0:
+        raise UsageError("--test-ratio must be in (0, 1); got 0")
+    for k in getattr(args, "k", None) or ():
+        if k < 1:
+            raise UsageError(f"--k values must be >= 1; got {k}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.func(args)
+    sub = f"recpref {args.command}"
+    try:
+        _check_ranges(args)
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"{sub}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError, FloatingPointError) as exc:
+        if os.environ.get("RECPREF_DEBUG"):
+            raise
+        print(f"{sub}: error: {_flagged(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
     return code
 
 

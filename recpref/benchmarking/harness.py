@@ -21,6 +21,7 @@ def run_benchmark(
     metrics: Sequence[str] = ("recall", "ndcg", "precision", "mrr", "hit", "map", "coverage"),
     seed: int = 2020,
     on_result: Callable[[RunResult], None] | None = None,
+    on_start: Callable[[str, int], None] | None = None,
     raise_errors: bool = False,
 ) -> list[RunResult]:
     """Fit each runner on ``split.train`` and evaluate it on ``split.test`` with `evaluate`.
@@ -28,11 +29,14 @@ def run_benchmark(
     ``train_seconds`` is the wall time of ``fit`` alone (data conversion into the tool's own
     format included, since a user pays it too; the one-time import of the tool's libraries
     excluded: runners with a ``warmup()`` method import them before the clock starts);
-    evaluation is timed separately. A runner that
+    evaluation is timed separately. ``on_start(name, index)`` is called before each row trains and
+    ``on_result(row)`` after it is scored (progress lines). A runner that
     raises gets a row with ``error`` set (the traceback's last line) unless ``raise_errors``.
     """
     results: list[RunResult] = []
-    for runner in runners:
+    for index, runner in enumerate(runners):
+        if on_start is not None:
+            on_start(runner.name, index)
         warmup = getattr(runner, "warmup", None)
         if callable(warmup):
             warmup()

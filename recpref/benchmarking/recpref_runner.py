@@ -1,49 +1,52 @@
-"""recpref's own models as benchmark rows: encoder + loss trained by Lightning."""
+"""recpref's own models as benchmark rows, trained through the training core (`recpref.training.fit`)."""
 
 from __future__ import annotations
 
-import logging
-import warnings
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from recpref.data import Interactions, Split
-
-ModelName = Literal["mf", "lightgcn"]
-Engine = Literal["lightning", "fused"]
+from recpref.data import Interactions
+from recpref.training.config import ModelConfig, PairwiseConfig
 
 
 class RecprefRunner:
-    """Trains ``model`` with ``loss`` for ``epochs`` epochs (no early stopping, no validation:
-    the benchmark's test split is never seen during training): through `PreferenceModule` under
-    Lightning, or with ``engine="fused"`` (MF + BPR/BPO on CPU) through `FusedMFTrainer`, which
-    draws the same batches and applies the same Adam updates in one compiled loop."""
+    """Trains ``model`` with ``config`` for ``config.epochs`` epochs (no early stopping, no
+    validation: the benchmark's test split is never seen during training) through
+    `recpref.training.fit`; the engine follows `recpref.training.choose_engine` (``engine="fused"``
+    in the config pins the fused CPU kernel, ``"lightning"`` the Lightning module)."""
 
     tool = "recpref"
 
-    def __init__(self, model: ModelName = "mf", loss: str = "bpr", *, epochs: int = 100, batch_size: int = 2048,
-                 lr: float = 1e-3, dim: int = 64, reg: float = 0.0, n_layers: int = 3, device: str = "cpu",
-                 init: Literal["normal", "xavier"] = "xavier", n_neg: int = 1,
-                 stream: Literal["interactions", "users", "shuffle"] = "shuffle", name: str | None = None,
-                 engine: Engine = "lightning") -> None:
-        if engine == "fused" and (model != "mf" or loss not in ("bpr", "bpo") or device != "cpu"):
-            raise ValueError("engine='fused' runs MF with BPR or BPO on the CPU only")
-        self.engine: Engine = engine
-        self.init, self.n_neg, self.stream = init, n_neg, stream
-        self.model_name, self.loss = model, loss
-        self.epochs, self.batch_size, self.lr, self.dim, self.reg = epochs, batch_size, lr, dim, reg
-        self.n_layers, self.device = n_layers, device
-        self.name = name or (f"recpref {loss.upper()}-{model.upper() if model == 'mf' else 'LightGCN'}"
-                             + (" (fused)" if engine == "fused" else ""))
-        self._module: Any = None
+    def __init__(self, model: ModelConfig, config: PairwiseConfig, *, device: str = "cpu",
+                 name: str | None = None) -> None:
+        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+            raise ValueError(f"device must be cpu or cuda[:N], got {device!r}")
+        self.model, self.config, self.device = model, config, device
+        arch = model.model.upper() if model.model == "mf" else {"lightgcn": "LightGCN", "ngcf": "NGCF"}[model.model]
+        self.name = name or (f"recpref {config.loss.upper()}-{arch}" + (" (fused)" if config.engine == "fused" else ""))
+        self._encoder: Any = None
+
+    @classmethod
+    def from_settings(cls, *, device: str = "cpu", name: str | None = None, **settings: Any) -> RecprefRunner:
+        """Build from flat settings as `Recommender` takes them (validated the same way)."""
+        from recpref.training.config import settings_from_flat
+
+        model, config = settings_from_flat(**settings)
+        if not isinstance(config, PairwiseConfig):
+            raise ValueError(f"benchmark rows train the pairwise losses; got loss {config.loss!r}")
+        return cls(model, config, device=device, name=name)
 
     def params(self) -> dict[str, Any]:
-        p: dict[str, Any] = {"model": self.model_name, "loss": self.loss, "epochs": self.epochs,
-                             "batch_size": self.batch_size, "lr": self.lr, "dim": self.dim, "reg": self.reg,
-                             "init": self.init, "n_neg": self.n_neg, "stream": self.stream, "engine": self.engine}
-        if self.model_name == "lightgcn":
-            p["n_layers"] = self.n_layers
+        from recpref.training.config import flat_settings
+
+        p = flat_settings(self.model, self.config)
+        if self.model.model == "mf":
+            p.pop("n_layers"), p.pop("message_dropout")
+        if not self.config.loss.startswith("nbpo"):
+            p.pop("flip_dim"), p.pop("reg_flip")
+        for k in ("patience", "monitor", "monitor_k"):
+            p.pop(k)
         return p
 
     def warmup(self) -> None:
@@ -53,50 +56,25 @@ class RecprefRunner:
 
         import recpref.modules  # noqa: F401
 
-        if self.engine == "fused":
+        if self.config.engine == "fused":
             from recpref.models import MF
-            from recpref.modules import FusedMFTrainer
+            from recpref.training.fused import FusedMFTrainer
 
-            tiny = FusedMFTrainer(MF(2, 3, 2), self.loss, lr=self.lr)  # type: ignore[arg-type]
+            tiny = FusedMFTrainer(MF(2, 3, 2), self.config.loss, lr=self.config.lr)  # type: ignore[arg-type]
             tiny.step(torch.tensor([0]), torch.tensor([1]), torch.tensor([[2]]))
 
     def fit(self, train: Interactions, seed: int) -> None:
-        if self.engine == "fused":
-            self._fit_fused(train, seed)
-            return
-        import lightning.pytorch as pl
+        from dataclasses import replace
 
-        from recpref.models import MF, LightGCN
-        from recpref.modules import PreferenceDataModule, PreferenceModule
+        from recpref.training.core import fit
 
-        pl.seed_everything(seed, workers=False, verbose=False)
-        enc = (MF(train.n_users, train.n_items, self.dim, init=self.init) if self.model_name == "mf"
-               else LightGCN(train, dim=self.dim, n_layers=self.n_layers))
-        module = PreferenceModule(enc, loss=self.loss, lr=self.lr, reg=self.reg)  # type: ignore[arg-type]
-        dm = PreferenceDataModule(Split(train=train, test=train, allow_overlap=True), batch_size=self.batch_size,
-                                  n_neg=self.n_neg, stream=self.stream, seed=seed)
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-        trainer = pl.Trainer(max_epochs=self.epochs, accelerator="gpu" if self.device.startswith("cuda") else "cpu",
-                             devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            trainer.fit(module, datamodule=dm)
-        self._module = module
-
-    def _fit_fused(self, train: Interactions, seed: int) -> None:
-        from recpref.models import MF
-        from recpref.modules import FusedMFTrainer
-
-        torch.manual_seed(seed)
-        enc = MF(train.n_users, train.n_items, self.dim, init=self.init)
-        FusedMFTrainer(enc, self.loss, lr=self.lr, reg=self.reg).fit(  # type: ignore[arg-type]
-            train, epochs=self.epochs, batch_size=self.batch_size, n_neg=self.n_neg, stream=self.stream, seed=seed)
-        self._module = enc
+        accelerator = "gpu" if self.device.startswith("cuda") else "cpu"
+        result = fit(self.model, replace(self.config, seed=seed), train, accelerator=accelerator, devices=1)
+        self._encoder = result.encoder
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        if self._module is None:
+        if self._encoder is None:
             raise RuntimeError(f"{self.name} is not fitted; call fit(train, seed) first")
         with torch.no_grad():
-            scores: torch.Tensor = self._module.score_all(users)
+            scores: torch.Tensor = self._encoder.score_all(users.cpu())
         return scores

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from recpref.baselines import MostPopular, RandomScorer
-from recpref.benchmarking.base import Runner
+if TYPE_CHECKING:  # the names must be importable without torch (CLI --help)
+    from recpref.benchmarking.base import Runner
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,16 @@ class RunnerSpec:
     key: str
     description: str
     build: Callable[[bool], Runner]  # quick -> runner
+
+
+def _baseline(name: str) -> Callable[[bool], Runner]:
+    def build(quick: bool) -> Runner:
+        import recpref.baselines
+
+        runner: Runner = getattr(recpref.baselines, name)()
+        return runner
+
+    return build
 
 
 def _implicit_bpr(quick: bool) -> Runner:
@@ -43,8 +54,8 @@ def _recpref_mf(loss: str, engine: str = "lightning") -> Callable[[bool], Runner
         from recpref.benchmarking.recpref_runner import RecprefRunner
 
         # Same settings as the RecBole row: 100 epochs, batch 2048, Adam 1e-3, dim 64, no L2.
-        return RecprefRunner("mf", loss, epochs=2 if quick else 100, batch_size=2048, lr=1e-3, dim=64, reg=0.0,
-                             engine=engine)  # type: ignore[arg-type]
+        return RecprefRunner.from_settings(model="mf", loss=loss, epochs=2 if quick else 100, batch_size=2048, lr=1e-3,
+                                           dim=64, reg=0.0, engine=engine)
 
     return build
 
@@ -53,15 +64,15 @@ def _recpref_lightgcn(quick: bool) -> Runner:
     from recpref.benchmarking.recpref_runner import RecprefRunner
 
     # lr chosen on a validation carve-out of train (benchmarks/tune_recpref_ml100k.py)
-    return RecprefRunner("lightgcn", "bpr", epochs=2 if quick else 50, batch_size=2048, lr=5e-3, dim=64,
-                         reg=1e-4, n_layers=3)
+    return RecprefRunner.from_settings(model="lightgcn", loss="bpr", epochs=2 if quick else 50, batch_size=2048,
+                                       lr=5e-3, dim=64, reg=1e-4, n_layers=3)
 
 
 RUNNERS: dict[str, RunnerSpec] = {
     spec.key: spec
     for spec in (
-        RunnerSpec("popularity", "most popular items (training counts)", lambda q: MostPopular()),
-        RunnerSpec("random", "uniform random ranking (seeded hash)", lambda q: RandomScorer()),
+        RunnerSpec("popularity", "most popular items (training counts)", _baseline("MostPopular")),
+        RunnerSpec("random", "uniform random ranking (seeded hash)", _baseline("RandomScorer")),
         RunnerSpec("implicit-bpr", "implicit BPR (CPU), tuned settings", _implicit_bpr),
         RunnerSpec("implicit-als", "implicit ALS (CPU), confidence scaling, tuned", _implicit_als),
         RunnerSpec("recpref-bpr-mf-fused", "recpref MF + BPR, fused numba CPU kernel (same batches and updates)",

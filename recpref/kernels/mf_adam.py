@@ -24,12 +24,12 @@ __all__ = ["mf_adam_steps"]
 LOSS_CODES = {"bpr": 0, "bpo": 1}
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@njit(cache=True, nogil=True, fastmath=True, parallel=True)
+@njit(cache=True, nogil=True, fastmath=True, parallel=True, error_model="numpy")
 def _adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float, b1: float, b2: float,
           eps: float, step: int) -> None:
     # float32 arithmetic throughout (as torch's fused CPU Adam) so the loop vectorises
@@ -47,7 +47,7 @@ def _adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float,
             p[r, t] -= step_size * mt / (np.sqrt(vt) / bc2_sqrt + epsf)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def mf_adam_steps(user_emb: np.ndarray, item_emb: np.ndarray, m_u: np.ndarray, v_u: np.ndarray,
                   m_i: np.ndarray, v_i: np.ndarray, users: np.ndarray, pos: np.ndarray, neg: np.ndarray,
                   loss_code: int, lr: float, reg: float, b1: float, b2: float, eps: float,

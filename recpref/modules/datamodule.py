@@ -4,67 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Literal
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from recpref.data import Interactions, Split
-from recpref.sampling import NegativeSampler, PopularitySampler, PositiveSampler, PositiveStream, UniformSampler, make_generator
+from recpref.catalog import NEGATIVES, STREAMS, NegativeKind, PositiveStream, check_choice, check_int
+from recpref.data import Split
+from recpref.training.batches import SampledBatches, build_batches
 
 __all__ = ["NegativeKind", "PreferenceDataModule", "SampledBatches"]
-
-NegativeKind = Literal["uniform", "popularity"]
-
-
-class SampledBatches(IterableDataset[dict[str, torch.Tensor]]):
-    """One epoch = ``steps`` optimiser steps of batch size B, delivered as chunks of up to
-    ``steps_per_call`` steps: ``{"users" (S, B), "pos" (S, B), "neg" (S, B, n_neg)}``.
-
-    Chunking amortises the framework's per-batch overhead (on CPU, Lightning's hooks cost
-    more than an MF step) and lets the samplers draw S x B triples in one vectorised call.
-    Each epoch draws from a fresh generator seeded by (seed, rank, epoch), so runs repeat
-    exactly and distributed ranks draw different streams.
-    """
-
-    def __init__(self, positives: PositiveSampler, negatives: NegativeSampler, *, batch_size: int,
-                 n_neg: int, steps: int, seed: int, steps_per_call: int = 1) -> None:
-        if steps_per_call < 1:
-            raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
-        self.positives, self.negatives = positives, negatives
-        self.batch_size, self.n_neg, self.steps, self.seed = batch_size, n_neg, steps, seed
-        self.steps_per_call = steps_per_call
-        self.epoch = 0
-        self.rank = 0
-
-    def __len__(self) -> int:
-        return math.ceil(self.steps / self.steps_per_call)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        gen = make_generator(self.seed, rank=self.rank, epoch=self.epoch, device=self.positives.device)
-        self.epoch += 1  # the next pass over the loader is the next epoch
-        b = self.batch_size
-        # the epoch's positives up front: with the "shuffle" stream a permutation of all pairs
-        all_users, all_pos = self.positives.epoch(self.steps * b, gen)
-        for start in range(0, self.steps, self.steps_per_call):
-            s = min(self.steps_per_call, self.steps - start)
-            users, pos = all_users[start * b:(start + s) * b], all_pos[start * b:(start + s) * b]
-            neg = self.negatives.sample(users, self.n_neg, gen)
-            yield {"users": users.view(s, b), "pos": pos.view(s, b), "neg": neg.view(s, b, self.n_neg)}
-
-
-def build_batches(train: Interactions, *, batch_size: int, n_neg: int, negatives: NegativeKind,
-                  popularity_exponent: float, stream: PositiveStream, steps: int, seed: int, steps_per_call: int,
-                  device: torch.device | str = "cpu") -> SampledBatches:
-    """The samplers and batch stream every MF/graph trainer draws from (Lightning and fused
-    alike), so the same settings and seed give the same batches."""
-    neg: NegativeSampler = (
-        UniformSampler(train, device=device) if negatives == "uniform"
-        else PopularitySampler(train, exponent=popularity_exponent, smoothing=1.0, device=device)
-    )
-    return SampledBatches(PositiveSampler(train, stream, device=device), neg, batch_size=batch_size, n_neg=n_neg,
-                          steps=steps, seed=seed, steps_per_call=steps_per_call)
 
 
 class _One(IterableDataset[torch.Tensor]):
@@ -89,13 +38,11 @@ class PreferenceDataModule(pl.LightningDataModule):
                  seed: int = 0, steps_per_call: int = 16, device: str | torch.device | None = None) -> None:
         super().__init__()
         self.sample_device = None if device is None else torch.device(device)
-        if steps_per_call < 1:
-            raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+        for name, value in (("steps_per_call", steps_per_call), ("batch_size", batch_size), ("n_neg", n_neg)):
+            check_int(name, value, 1)
+        check_choice("negatives", negatives, NEGATIVES)
+        check_choice("stream", stream, STREAMS)
         self.steps_per_call = steps_per_call
-        if batch_size < 1 or n_neg < 1:
-            raise ValueError(f"need batch_size >= 1 and n_neg >= 1, got {batch_size}, {n_neg}")
-        if negatives not in ("uniform", "popularity"):
-            raise ValueError(f"negatives must be 'uniform' or 'popularity', got {negatives!r}")
         self.split = split
         self.batch_size, self.n_neg, self.seed = batch_size, n_neg, seed
         self.negatives_kind: NegativeKind = negatives

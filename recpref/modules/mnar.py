@@ -15,16 +15,11 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from recpref.data import Interactions
-from recpref.losses import (
-    bpr_loss,
-    doubly_robust_loss,
-    l2_regularization,
-    pointwise_ips_loss,
-    ubpr_loss,
-    wmf_loss,
-)
+from recpref.catalog import check_choice
+from recpref.losses import l2_regularization
 from recpref.losses.unbiased import LocalLoss
 from recpref.models import MF
+from recpref.modules.objectives import MNAR_OBJECTIVES
 from recpref.propensity import check_item_or_cell_propensities
 from recpref.sampling import make_generator
 from recpref.sampling.cells import ClickCellSampler
@@ -47,6 +42,8 @@ class _CellBatches(IterableDataset[dict[str, torch.Tensor]]):
     def __init__(self, sampler: ClickCellSampler, loss: MNARLoss, batch_size: int, steps: int, seed: int) -> None:
         self.sampler, self.loss, self.batch_size, self.steps, self.seed = sampler, loss, batch_size, steps, seed
         self.epoch, self.rank = 0, 0
+        self.pairwise = loss in PAIRWISE_LOSSES  # resolved once, not per step
+        self.unclicked_only = loss == "bpr"
 
     def __len__(self) -> int:
         return self.steps
@@ -55,8 +52,8 @@ class _CellBatches(IterableDataset[dict[str, torch.Tensor]]):
         gen = make_generator(self.seed, rank=self.rank, epoch=self.epoch, device=self.sampler.device)
         self.epoch += 1
         for _ in range(self.steps):
-            if self.loss in PAIRWISE_LOSSES:
-                u, i, j, yj = self.sampler.pairwise(self.batch_size, gen, unclicked_only=self.loss == "bpr")
+            if self.pairwise:
+                u, i, j, yj = self.sampler.pairwise(self.batch_size, gen, unclicked_only=self.unclicked_only)
                 yield {"users": u, "items": i, "others": j, "other_clicks": yj}
             else:
                 u, i, y = self.sampler.pointwise(self.batch_size, gen)
@@ -119,8 +116,7 @@ class MNARModule(pl.LightningModule):
                  eval_target: Interactions | None = None, eval_propensity: npt.ArrayLike | None = None,
                  eval_k: int = 5) -> None:
         super().__init__()
-        if loss not in get_args(MNARLoss):
-            raise ValueError(f"unknown MNAR loss {loss!r}")
+        check_choice("loss", loss, get_args(MNARLoss))
         if not lr > 0 or reg < 0:
             raise ValueError(f"need lr > 0 and reg >= 0, got {lr}, {reg}")
         self.save_hyperparameters(ignore=["model", "propensity", "exposure", "eval_train", "eval_target",
@@ -128,6 +124,7 @@ class MNARModule(pl.LightningModule):
         self.eval_train, self.eval_target = eval_train, eval_target
         self.eval_propensity = None if eval_propensity is None else np.asarray(eval_propensity, dtype=np.float64)
         self.model, self.loss_name = model, loss
+        self._objective = MNAR_OBJECTIVES[loss]  # resolved once, not per step
         needs_theta = loss in ("relmf", "snips", "dr", "ubpr")
         theta = np.ones(model.n_items) if propensity is None else np.asarray(propensity, dtype=np.float64)
         if needs_theta and propensity is None:
@@ -152,44 +149,22 @@ class MNARModule(pl.LightningModule):
         if self.exposure_table is not None and self.exposure_table.device != self.device:
             self.exposure_table = MembershipTable(self._exposure, device=self.device)
 
-    def _theta_of(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def theta_of(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Propensities of the cells (users (B,), items (B,)) -> (B,)."""
         theta = self.theta
         assert isinstance(theta, torch.Tensor)
         return theta[items] if theta.dim() == 1 else theta[users, items]
 
+    def exposed(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """1.0 where the cell was shown (DR's exposure), else 0.0 -> (B,)."""
+        assert self.exposure_table is not None
+        return self.exposure_table.is_positive(users, items).float()
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        hp, u, i = self.hparams, batch["users"], batch["items"]
-        if self.loss_name in PAIRWISE_LOSSES:
-            j = batch["others"]
-            t = self.model.triplet(u, i, j.unsqueeze(1))
-            s_i, s_j = t.pos, t.neg.squeeze(1)
-            if self.loss_name == "bpr":
-                main = bpr_loss(s_i, s_j)
-            else:
-                main = ubpr_loss(s_i, s_j, torch.ones_like(s_i), batch["other_clicks"], self._theta_of(u, i),
-                                 self._theta_of(u, j), clip=hp["clip"], nonneg=hp["nonneg"])
-            rows: tuple[torch.Tensor, ...] = t.ego if t.ego is not None else ()
-        else:
-            y = batch["clicks"]
-            eu = self.model.user_emb.weight.index_select(0, u)
-            ei = self.model.item_emb.weight.index_select(0, i)
-            s = (eu * ei).sum(-1)
-            rows = (eu, ei)
-            if self.loss_name == "naive":
-                main = pointwise_ips_loss(s, y, torch.ones_like(s), local=hp["local"])
-            elif self.loss_name in ("relmf", "snips"):
-                main = pointwise_ips_loss(s, y, self._theta_of(u, i), clip=hp["clip"], local=hp["local"],
-                                          normalize="snips" if self.loss_name == "snips" else "ips")
-            elif self.loss_name == "wmf":
-                main = wmf_loss(s, y, negative_weight=hp["negative_weight"])
-            else:
-                assert self.exposure_table is not None
-                exposed = self.exposure_table.is_positive(u, i).float()
-                assert self.imputed is not None
-                imputed = torch.full_like(s, self.imputed)
-                main = doubly_robust_loss(s, exposed, y, self._theta_of(u, i), imputed, clip=hp["clip"],
-                                          local=hp["local"])
-        loss = main + hp["reg"] * l2_regularization(*rows, batch_size=len(u)) if hp["reg"] > 0 and rows else main
+        obj = self._objective(self, self.model, batch)
+        reg = self.hparams["reg"]
+        u = batch["users"]
+        loss = obj.loss + reg * l2_regularization(*obj.rows, batch_size=len(u)) if reg > 0 and obj.rows else obj.loss
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(u))
         return loss
 

@@ -14,14 +14,14 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 
+from recpref.catalog import OPTIMIZERS, PAIRWISE_LOSSES, OptimizerName, check_choice, check_float
+from recpref.catalog import PairwiseLossName as LossName
 from recpref.data import Interactions
-from recpref.losses import bpo_loss, bpr_loss, l2_regularization, nbpo_exact_loss, nbpo_surrogate_loss
+from recpref.losses import l2_regularization
 from recpref.models import MF, Encoder
+from recpref.modules.objectives import PAIRWISE_OBJECTIVES
 
 __all__ = ["LossName", "OptimizerName", "PreferenceModule", "nbpo_flip_model"]
-
-LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact"]
-OptimizerName = Literal["adam", "sgd", "adagrad"]
 
 
 class PreferenceModule(pl.LightningModule):
@@ -52,16 +52,16 @@ class PreferenceModule(pl.LightningModule):
         eval_batch_size: int = 1024,
     ) -> None:
         super().__init__()
-        if loss not in ("bpr", "bpo", "nbpo", "nbpo_exact"):
-            raise ValueError(f"loss must be one of bpr, bpo, nbpo, nbpo_exact; got {loss!r}")
-        if optimizer not in ("adam", "sgd", "adagrad"):
-            raise ValueError(f"optimizer must be adam, sgd or adagrad; got {optimizer!r}")
-        if lr <= 0 or reg < 0 or reg_flip < 0:
-            raise ValueError(f"need lr > 0, reg >= 0, reg_flip >= 0; got {lr}, {reg}, {reg_flip}")
+        check_choice("loss", loss, PAIRWISE_LOSSES)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_float("lr", lr, low=0.0, low_open=True)
+        check_float("reg", reg, low=0.0)
+        check_float("reg_flip", reg_flip, low=0.0)
         self.save_hyperparameters(ignore=["model", "flip_model", "eval_train", "eval_target"])
         self.automatic_optimization = False
         self.model = model
         self.loss_name: LossName = loss
+        self._objective = PAIRWISE_OBJECTIVES[loss]  # resolved once, not per step
         self.flip_model = flip_model
         if loss.startswith("nbpo") and flip_model is None:
             self.flip_model = nbpo_flip_model(model.n_users, model.n_items, flip_dim)
@@ -83,18 +83,9 @@ class PreferenceModule(pl.LightningModule):
 
     def _step_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """One optimiser step's objective: users (B,), pos (B,), neg (B, n_neg)."""
-        t = self.model.triplet(users, pos, neg)
-        if self.loss_name == "bpr":
-            main = bpr_loss(t.pos, t.neg)
-        elif self.loss_name == "bpo":
-            main = bpo_loss(t.pos, t.neg)
-        else:
-            assert self.flip_model is not None
-            f = self.flip_model.triplet(users, pos, neg)
-            fn = nbpo_surrogate_loss if self.loss_name == "nbpo" else nbpo_exact_loss
-            main = fn(t.pos, f.pos, t.neg, f.neg)
-            return main + self._reg_term(users, pos, neg, t.ego, f.ego)
-        return main + self._reg_term(users, pos, neg, t.ego, None)
+        obj = self._objective(self.model, self.flip_model, users, pos, neg)
+        ego = obj.rows if obj.rows else None
+        return obj.loss + self._reg_term(users, pos, neg, ego, obj.flip_rows or None)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """A batch holds S optimiser steps (rows of ``users`` (S, B)); one step per row.

@@ -1,6 +1,6 @@
 """Save and load a trained model as a directory of JSON + safetensors; never pickle.
 
-On-disk format (``FORMAT_VERSION`` 2), a directory holding exactly two files:
+On-disk format (``FORMAT_VERSION`` 2), a directory holding two files (plus optional companions such as ``metrics.json``, which loading ignores):
 
 ``model.safetensors``
     ``model.<name>`` for each entry of the model's ``state_dict``; the training interactions as
@@ -44,6 +44,7 @@ FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (2,)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+COMPANION_FILES = ("metrics.json",)  # written next to a model by `recpref train`; overwrite replaces it
 _HEX = set("0123456789abcdef")
 
 
@@ -74,8 +75,10 @@ def _vocab_to_json(v: Vocabulary) -> dict[str, Any]:
     return {"type": "str" if v.is_str else "int", "ids": [str(x) if v.is_str else int(x) for x in v.raw.tolist()]}
 
 
-def save_artifact(path: str | Path, artifact: Artifact, *, overwrite: bool = False) -> Path:
-    """Write ``artifact`` to the directory ``path`` and return it.
+def save_artifact(path: str | Path, artifact: Artifact, *, overwrite: bool = False,
+                  extra_files: dict[str, str] | None = None) -> Path:
+    """Write ``artifact`` to the directory ``path`` and return it. ``extra_files`` (name -> text,
+    e.g. ``metrics.json``) are written alongside in the same atomic swap; loading ignores them.
 
     A non-empty existing directory is refused unless ``overwrite=True``, which replaces a directory
     holding only a saved model's files (never one with other files in it). The files are written to
@@ -89,7 +92,11 @@ def save_artifact(path: str | Path, artifact: Artifact, *, overwrite: bool = Fal
     existing = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if existing and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
-    foreign = [n for n in existing if n not in (CONFIG_FILE, WEIGHTS_FILE)]
+    extra = dict(extra_files or {})
+    bad_names = [n for n in extra if not n or "/" in n or n.startswith(".") or n in (CONFIG_FILE, WEIGHTS_FILE)]
+    if bad_names:
+        raise ValueError(f"extra_files names must be plain file names other than the model's own; got {bad_names}")
+    foreign = [n for n in existing if n not in (CONFIG_FILE, WEIGHTS_FILE, *COMPANION_FILES, *extra)]
     if foreign:
         raise FileExistsError(f"{out} holds files that are not a saved model ({', '.join(foreign[:5])}); "
                               "refusing to delete them even with overwrite=True")
@@ -118,6 +125,8 @@ def save_artifact(path: str | Path, artifact: Artifact, *, overwrite: bool = Fal
     try:
         (tmp / WEIGHTS_FILE).write_bytes(data)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
+        for name, text in extra.items():
+            (tmp / name).write_text(text, encoding="utf-8")
         if existing:  # overwrite: move the old model aside, then swap in the new one
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old)

@@ -77,7 +77,7 @@ def test_mnar_module_refuses_bad_setups() -> None:
         MNARModule(model, "dr", popularity_propensity(clicks), imputed=0.1)
     with pytest.raises(ValueError, match="needs imputed"):
         MNARModule(model, "dr", popularity_propensity(clicks), exposure=clicks)
-    with pytest.raises(ValueError, match="unknown MNAR loss"):
+    with pytest.raises(ValueError, match="loss must be one of naive"):
         MNARModule(model, "ips_bpr")  # type: ignore[arg-type]
 
 

@@ -72,7 +72,7 @@ def test_nbpo_creates_flip_model() -> None:
 def test_bad_settings() -> None:
     with pytest.raises(ValueError, match="loss must be one of"):
         PreferenceModule(MF(3, 4, 2), loss="hinge")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="need lr > 0"):
+    with pytest.raises(ValueError, match="lr must be"):
         PreferenceModule(MF(3, 4, 2), lr=0.0)
     split = random_split(_planted(), 0.2, seed=0)
     with pytest.raises(ValueError, match="negatives must be"):

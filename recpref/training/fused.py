@@ -20,8 +20,8 @@ import torch
 
 from recpref.data import Interactions
 from recpref.models import MF
-from recpref.modules.datamodule import NegativeKind, build_batches
-from recpref.sampling import PositiveStream
+from recpref.catalog import NegativeKind, PositiveStream
+from recpref.training.batches import build_batches
 
 __all__ = ["FusedMFTrainer"]
 

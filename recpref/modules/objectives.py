@@ -1,0 +1,168 @@
+"""Training objectives by public loss name, resolved once when a module is built (never
+string-compared per step). An objective scores a batch with the model(s) and applies a pure loss
+from `recpref.losses`; it returns the loss and the embedding rows the L2 term regularises.
+
+Pairwise objectives take ``(model, flip_model, users (B,), pos (B,), neg (B, K))``; MNAR cell
+objectives take ``(ctx, users (B,), items (B,), batch)`` with ``ctx`` the module (for theta,
+exposure and its hyperparameters).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import torch
+
+from recpref.losses import (
+    bpo_loss,
+    bpr_loss,
+    doubly_robust_loss,
+    nbpo_exact_loss,
+    nbpo_surrogate_loss,
+    pointwise_ips_loss,
+    ubpr_loss,
+    wmf_loss,
+)
+from recpref.models import Encoder
+
+__all__ = ["MNAR_OBJECTIVES", "PAIRWISE_OBJECTIVES", "Objective", "PairwiseObjective"]
+
+
+class Objective(NamedTuple):
+    loss: torch.Tensor
+    rows: tuple[torch.Tensor, ...]  # embedding rows of the main model (L2)
+    flip_rows: tuple[torch.Tensor, ...] | None = None  # NBPO's flip model rows (L2)
+
+
+class PairwiseObjective(Protocol):
+    def __call__(self, model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
+                 neg: torch.Tensor) -> Objective: ...
+
+
+def _rows(t: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(t.ego) if t.ego is not None else ()
+
+
+def bpr_objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
+                  neg: torch.Tensor) -> Objective:
+    t = model.triplet(users, pos, neg)
+    return Objective(bpr_loss(t.pos, t.neg), _rows(t))
+
+
+def bpo_objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
+                  neg: torch.Tensor) -> Objective:
+    t = model.triplet(users, pos, neg)
+    return Objective(bpo_loss(t.pos, t.neg), _rows(t))
+
+
+def _nbpo(loss_fn: Any) -> PairwiseObjective:
+    def objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
+                  neg: torch.Tensor) -> Objective:
+        assert flip is not None, "NBPO needs its flip-rate model"
+        t, f = model.triplet(users, pos, neg), flip.triplet(users, pos, neg)
+        return Objective(loss_fn(t.pos, f.pos, t.neg, f.neg), _rows(t), _rows(f))
+
+    return objective
+
+
+PAIRWISE_OBJECTIVES: dict[str, PairwiseObjective] = {
+    "bpr": bpr_objective,
+    "bpo": bpo_objective,
+    "nbpo": _nbpo(nbpo_surrogate_loss),
+    "nbpo_exact": _nbpo(nbpo_exact_loss),
+}
+
+
+class CellContext(Protocol):
+    """What MNAR objectives read from their module."""
+
+    @property
+    def hparams(self) -> Any: ...
+    @property
+    def imputed(self) -> float | None: ...
+
+    def theta_of(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+    def exposed(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+
+def _cell_scores(model: Any, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    eu = model.user_emb.weight.index_select(0, users)
+    ei = model.item_emb.weight.index_select(0, items)
+    return (eu * ei).sum(-1), (eu, ei)
+
+
+def naive_objective(ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective:
+    """Clicks as labels, every cell weighted 1 (IPS with theta = 1)."""
+    s, rows = _cell_scores(model, b["users"], b["items"])
+    return Objective(pointwise_ips_loss(s, b["clicks"], torch.ones_like(s), local=ctx.hparams["local"]), rows)
+
+
+def relmf_objective(ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective:
+    """Rel-MF's IPS estimator (clipped at ``clip`` when given)."""
+    u, i = b["users"], b["items"]
+    s, rows = _cell_scores(model, u, i)
+    hp = ctx.hparams
+    return Objective(pointwise_ips_loss(s, b["clicks"], ctx.theta_of(u, i), clip=hp["clip"], local=hp["local"]), rows)
+
+
+def snips_objective(ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective:
+    """Self-normalised IPS: the IPS sum divided by the sum of the batch's 1/theta weights."""
+    u, i = b["users"], b["items"]
+    s, rows = _cell_scores(model, u, i)
+    hp = ctx.hparams
+    loss = pointwise_ips_loss(s, b["clicks"], ctx.theta_of(u, i), clip=hp["clip"], local=hp["local"],
+                              normalize="snips")
+    return Objective(loss, rows)
+
+
+def wmf_objective(ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective:
+    s, rows = _cell_scores(model, b["users"], b["items"])
+    return Objective(wmf_loss(s, b["clicks"], negative_weight=ctx.hparams["negative_weight"]), rows)
+
+
+def dr_objective(ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective:
+    """Doubly robust: exposure indicator, clicks, propensities and a constant imputed relevance."""
+    u, i = b["users"], b["items"]
+    s, rows = _cell_scores(model, u, i)
+    assert ctx.imputed is not None
+    hp = ctx.hparams
+    loss = doubly_robust_loss(s, ctx.exposed(u, i), b["clicks"], ctx.theta_of(u, i), torch.full_like(s, ctx.imputed),
+                              clip=hp["clip"], local=hp["local"])
+    return Objective(loss, rows)
+
+
+def _pair_scores(model: Any, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    t = model.triplet(b["users"], b["items"], b["others"].unsqueeze(1))
+    return t.pos, t.neg.squeeze(1), _rows(t)
+
+
+def clicked_bpr_objective(ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective:
+    """BPR with exact unclicked negatives."""
+    s_i, s_j, rows = _pair_scores(model, b)
+    return Objective(bpr_loss(s_i, s_j), rows)
+
+
+def ubpr_objective(ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective:
+    """Unbiased pairwise loss (non-negative when ``nonneg`` is given)."""
+    u, i, j = b["users"], b["items"], b["others"]
+    s_i, s_j, rows = _pair_scores(model, b)
+    hp = ctx.hparams
+    loss = ubpr_loss(s_i, s_j, torch.ones_like(s_i), b["other_clicks"], ctx.theta_of(u, i), ctx.theta_of(u, j),
+                     clip=hp["clip"], nonneg=hp["nonneg"])
+    return Objective(loss, rows)
+
+
+class CellObjective(Protocol):
+    def __call__(self, ctx: CellContext, model: Any, b: dict[str, torch.Tensor]) -> Objective: ...
+
+
+MNAR_OBJECTIVES: dict[str, CellObjective] = {
+    "naive": naive_objective,
+    "relmf": relmf_objective,
+    "snips": snips_objective,
+    "dr": dr_objective,
+    "wmf": wmf_objective,
+    "bpr": clicked_bpr_objective,
+    "ubpr": ubpr_objective,
+}
+"""MNAR objectives; ``bpr`` here draws exact unclicked negatives (`ClickCellSampler.pairwise`)."""

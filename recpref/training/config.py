@@ -1,0 +1,177 @@
+"""Typed, validated settings: one config for the model and one per training family.
+
+Every field is checked when the config is built, naming the field and the valid values. A
+setting that belongs to another family (e.g. ``clip`` with ``loss="bpr"``) is refused by
+`settings_from_flat` instead of being silently ignored. All fields are JSON-serialisable; torch
+is not imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from recpref import catalog as cat
+from recpref.catalog import check_choice, check_float, check_int
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which encoder maps ids to scores: ``model`` (mf, lightgcn, ngcf), embedding ``dim``,
+    propagation ``n_layers`` and ``message_dropout`` (graph models), ``init`` of MF tables."""
+
+    model: cat.ModelName = "mf"
+    dim: int = 64
+    n_layers: int = 3
+    message_dropout: float = 0.1
+    init: cat.InitName = "xavier"
+
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, cat.MODELS)
+        check_int("dim", self.dim, 1)
+        check_int("n_layers", self.n_layers, 0)
+        check_float("message_dropout", self.message_dropout, low=0.0, high=1.0, high_open=True)
+        check_choice("init", self.init, cat.INITS)
+
+
+@dataclass(frozen=True)
+class _FitSettings:
+    epochs: int = 100
+    batch_size: int = 2048
+    lr: float = 1e-3
+    reg: float = 1e-4
+    seed: int = 0
+    patience: int | None = None
+    monitor_k: int = 20
+
+    def _check_common(self) -> None:
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        check_float("reg", self.reg, low=0.0)
+        check_int("seed", self.seed, 0)
+        if self.patience is not None:
+            check_int("patience", self.patience, 1)
+        check_int("monitor_k", self.monitor_k, 1)
+
+
+@dataclass(frozen=True)
+class PairwiseConfig(_FitSettings):
+    """Learning from sampled (user, positive, negatives) triples: BPR, BPO, NBPO (methods.md
+    sections 3-5). ``flip_dim``/``reg_flip`` size and regularise NBPO's flip-rate model and
+    apply to the NBPO losses only. ``engine``: see `recpref.training.choose_engine`."""
+
+    loss: cat.PairwiseLossName = "bpr"
+    optimizer: cat.OptimizerName = "adam"
+    n_neg: int = 1
+    negatives: cat.NegativeKind = "uniform"
+    stream: cat.PositiveStream = "shuffle"
+    monitor: cat.MonitorName = "recall"
+    engine: cat.EngineName = "auto"
+    flip_dim: int = 50
+    reg_flip: float = 1e-4
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, cat.PAIRWISE_LOSSES)
+        self._check_common()
+        check_choice("optimizer", self.optimizer, cat.OPTIMIZERS)
+        check_int("n_neg", self.n_neg, 1)
+        check_choice("negatives", self.negatives, cat.NEGATIVES)
+        check_choice("stream", self.stream, cat.STREAMS)
+        check_choice("monitor", self.monitor, cat.MONITORS)
+        check_choice("engine", self.engine, cat.ENGINES)
+        check_int("flip_dim", self.flip_dim, 1)
+        check_float("reg_flip", self.reg_flip, low=0.0)
+        if not self.loss.startswith("nbpo") and (self.flip_dim, self.reg_flip) != (50, 1e-4):
+            raise ValueError(f"flip_dim and reg_flip apply to the NBPO losses only, not loss {self.loss!r}")
+        if self.engine == "fused" and not self.fused_capable:
+            raise ValueError("engine 'fused' trains MF with loss bpr or bpo and optimizer adam only; "
+                             f"got loss {self.loss!r}, optimizer {self.optimizer!r}; use engine 'lightning'")
+
+    @property
+    def fused_capable(self) -> bool:
+        """Whether the fused CPU kernel implements this loss and optimiser (MF is checked by
+        `recpref.training.choose_engine`)."""
+        return self.loss in ("bpr", "bpo") and self.optimizer == "adam"
+
+
+@dataclass(frozen=True)
+class MNARConfig(_FitSettings):
+    """Learning from missing-not-at-random clicks with propensities (methods.md section 2).
+    ``clip`` (Rel-MF's M), ``local`` loss, UBPR's ``nonneg`` (beta), WMF's ``negative_weight``;
+    ``steps_per_epoch`` batches per epoch (default ceil(clicks / batch_size)). Early stopping
+    keeps the epoch with the best SNIPS-DCG@``monitor_k`` on held-out clicks."""
+
+    loss: cat.MNARLossName = "relmf"
+    clip: float | None = None
+    local: cat.LocalLossName = "log"
+    nonneg: float | None = None
+    negative_weight: float = 1.0
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, cat.MNAR_LOSSES)
+        self._check_common()
+        check_int("batch_size", self.batch_size, 2)
+        if self.clip is not None:
+            check_float("clip", self.clip, low=0.0, high=1.0, low_open=True)
+        check_choice("local", self.local, cat.LOCAL_LOSSES)
+        if self.nonneg is not None:
+            check_float("nonneg", self.nonneg, low=0.0)
+        check_float("negative_weight", self.negative_weight, low=0.0)
+        if self.steps_per_epoch is not None:
+            check_int("steps_per_epoch", self.steps_per_epoch, 1)
+        owners = {"clip": ("relmf", "snips", "dr", "ubpr"), "nonneg": ("ubpr",)}
+        for name, losses in owners.items():
+            if getattr(self, name) is not None and self.loss not in losses:
+                raise ValueError(f"{name} applies to loss {', '.join(losses)}, not {self.loss!r}")
+        if self.negative_weight != 1.0 and self.loss != "wmf":
+            raise ValueError(f"negative_weight applies to loss wmf, not {self.loss!r}")
+
+
+TrainConfig = PairwiseConfig | MNARConfig
+"""The settings of one training family (the family is the config's type)."""
+
+
+def _names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def family_for(loss: str) -> type[PairwiseConfig] | type[MNARConfig]:
+    """The training family (config type) that trains ``loss``."""
+    check_choice("loss", loss, cat.LOSSES)
+    return MNARConfig if loss in cat.MNAR_LOSSES else PairwiseConfig
+
+
+def settings_keys(loss: str) -> set[str]:
+    """The flat setting names that apply with ``loss``: the model's and its family's."""
+    return _names(ModelConfig) | _names(family_for(loss))
+
+
+def settings_from_flat(**settings: Any) -> tuple[ModelConfig, TrainConfig]:
+    """Route flat keyword settings (as `Recommender` and the CLI take them) to the model config
+    and the training family chosen by ``loss``. A setting no config knows raises ``TypeError``;
+    one that belongs to the other family raises ``ValueError`` naming the losses that use it."""
+    loss = settings.get("loss", "bpr")
+    family = family_for(loss)
+    other = PairwiseConfig if family is MNARConfig else MNARConfig
+    model_keys, own = _names(ModelConfig), _names(family)
+    unknown = set(settings) - model_keys - own - _names(other)
+    if unknown:
+        raise TypeError(f"unknown setting(s) {sorted(unknown)}; valid: {sorted(model_keys | own | _names(other))}")
+    foreign = sorted(k for k in set(settings) - model_keys - own)
+    if foreign:
+        kind = "MNAR losses " + ", ".join(cat.MNAR_LOSSES) if other is MNARConfig else \
+            "pairwise losses " + ", ".join(cat.PAIRWISE_LOSSES)
+        raise ValueError(f"setting(s) {foreign} apply to the {kind}, not loss {loss!r}")
+    model = ModelConfig(**{k: v for k, v in settings.items() if k in model_keys})
+    train = family(**{k: v for k, v in settings.items() if k in own})
+    if isinstance(train, MNARConfig) and model.model != "mf":
+        raise ValueError(f"loss {loss!r} trains model mf only; got model {model.model!r}")
+    return model, train
+
+
+def flat_settings(model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
+    """The inverse of `settings_from_flat` (what the save format stores)."""
+    return {**asdict(model), **asdict(train)}
+
