@@ -128,7 +128,10 @@ def test_lightning_fit_runs_unchanged_on_gpu(loss: str, model_name: str) -> None
     trainer.fit(module, dm)
     assert seen == {"params": "cuda", "batch": "cuda"}  # sampled on the GPU, trained there
     after = evaluate(module.score_all, split.train, split.test, k=(5,), metrics=("recall",), device="cuda")
-    assert np.isfinite(after["recall@5"]) and trainer.callback_metrics["val/recall@5"] >= 0
+    on_cpu = evaluate(module.score_all, split.train, split.test, k=(5,), metrics=("recall",), device="cpu")
+    assert after.metrics == on_cpu.metrics  # the same scores ranked on the GPU and on the CPU
+    # the last validation (on the GPU, inside fit) scored the same final weights
+    assert float(trainer.callback_metrics["val/recall@5"]) == pytest.approx(after["recall@5"], abs=1e-6)
     assert all(not torch.equal(b, a.detach().cpu()) for b, a in zip(before, module.model.parameters()))
 
 
@@ -159,3 +162,25 @@ def test_mnar_fit_runs_on_gpu(loss: str) -> None:
     pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, accelerator="gpu", devices=1, callbacks=[Where()]).fit(module, dm)
     assert seen["batch"] == "cuda" and seen.get("exposure", "cuda") == "cuda"
+
+
+@pytest.mark.parametrize("model_name", ["mf", "lightgcn"])
+def test_cuda_graph_step_trains_like_eager(model_name: str) -> None:
+    """The captured-and-replayed step gives the eager step's weights for the same seed."""
+    from recpref.data import Split
+    from recpref.modules import PreferenceDataModule, PreferenceModule
+    from recpref.training.lightning_engine import make_trainer, run_fit
+
+    d = _data()
+    weights = []
+    for mode in ("eager", "graph"):
+        torch.manual_seed(0)
+        model = MF(d.n_users, d.n_items, 8) if model_name == "mf" else LightGCN(d, 8, 2)
+        module = PreferenceModule(model, loss="bpr", lr=0.01, reg=1e-4, step_mode=mode)  # type: ignore[arg-type]
+        dm = PreferenceDataModule(Split(train=d, test=d, allow_overlap=True), batch_size=64, n_neg=1, seed=0)
+        run_fit(make_trainer(max_epochs=5, accelerator="gpu", devices=1), module, dm)
+        if mode == "graph":  # captured once and replayed
+            assert module._graph is not None and module._graph.graph is not None
+        weights.append([p.detach().cpu() for p in model.parameters()])
+    for a, b in zip(*weights):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -25,6 +25,9 @@ class Encoder(nn.Module):
 
     n_users: int
     n_items: int
+    capturable: bool = False
+    """Whether a training step is free of host syncs and randomness, so it can be captured as a
+    CUDA graph (`recpref.modules.graph_step`)."""
 
     def embed(self) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -55,7 +58,12 @@ class Encoder(nn.Module):
     def triplet(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> Triplet:
         """Training scores for users (B,), pos (B,), neg (B, K) plus the layer-0 embedding rows
         the L2 term regularises (None when the encoder has no such rows). Subclasses fuse the
-        gathers; this default calls `score` twice."""
+        gathers; this default calls `score` twice.
+
+        Subclass versions do not range-check the indices (a check is a host sync per step, which
+        also blocks CUDA-graph capture): the training batch stream validates each epoch's indices
+        once (`recpref.training.batches.SampledBatches`). An index out of range raises in the
+        gather on CPU and is a device-side assert on CUDA."""
         return Triplet(self.score(users, pos), self.score(users, neg), None)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
@@ -94,6 +102,7 @@ class MF(Encoder):
             nn.init.normal_(self.item_emb.weight, std=init_std)
         else:
             raise ValueError(f"init must be 'normal' or 'xavier', got {init!r}")
+        self.capturable = True
         self.user_bias = nn.Parameter(torch.zeros(n_users)) if biases else None
         self.item_bias = nn.Parameter(torch.zeros(n_items)) if biases else None
 
@@ -103,8 +112,7 @@ class MF(Encoder):
     def triplet(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> Triplet:
         # The user rows are gathered once and shared by both scores and the L2 term. (Separate
         # pos/neg gathers: one concatenated gather is slower, its slicing backward copies.)
-        self._check(users, pos)
-        self._check(users, neg)
+        # No range check here: see Encoder.triplet.
         b, k = neg.shape
         u = self.user_emb.weight.index_select(0, users)
         i_pos = self.item_emb.weight.index_select(0, pos)

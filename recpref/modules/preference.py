@@ -19,6 +19,7 @@ from recpref.catalog import PairwiseLossName as LossName
 from recpref.data import Interactions
 from recpref.losses import l2_regularization
 from recpref.models import MF, Encoder
+from recpref.modules.graph_step import GraphStep
 from recpref.modules.objectives import PAIRWISE_OBJECTIVES
 
 __all__ = ["LossName", "OptimizerName", "PreferenceModule", "nbpo_flip_model"]
@@ -33,6 +34,12 @@ class PreferenceModule(pl.LightningModule):
     embeddings divided by the batch size (LightGCN/NGCF code); ``reg_flip`` the same for the
     flip model. Validation, when ``eval_train``/``eval_target`` are set, logs
     ``val/<metric>@<k>`` computed by `recpref.evaluation.evaluate`.
+
+    ``step_mode``: ``"auto"`` captures each optimiser step once as a CUDA graph and replays it
+    (`recpref.modules.graph_step.GraphStep`) when training on CUDA with Adam and encoders whose
+    step is capturable (MF, LightGCN; not NGCF, whose dropout draws random numbers), and runs
+    eagerly otherwise; ``"eager"`` never captures; ``"graph"`` insists (an error where capture
+    cannot apply; on the CPU it runs the graph path's static buffers eagerly, for tests).
     """
 
     def __init__(
@@ -50,8 +57,10 @@ class PreferenceModule(pl.LightningModule):
         eval_target: Interactions | None = None,
         eval_k: Sequence[int] = (20,),
         eval_batch_size: int = 1024,
+        step_mode: Literal["auto", "eager", "graph"] = "auto",
     ) -> None:
         super().__init__()
+        check_choice("step_mode", step_mode, ("auto", "eager", "graph"))
         check_choice("loss", loss, PAIRWISE_LOSSES)
         check_choice("optimizer", optimizer, OPTIMIZERS)
         check_float("lr", lr, low=0.0, low_open=True)
@@ -67,6 +76,13 @@ class PreferenceModule(pl.LightningModule):
             self.flip_model = nbpo_flip_model(model.n_users, model.n_items, flip_dim)
         self.eval_train, self.eval_target = eval_train, eval_target
         self.eval_k = tuple(eval_k)
+        self.step_mode = step_mode
+        capturable = model.capturable and (self.flip_model is None or self.flip_model.capturable)
+        if step_mode == "graph" and not (capturable and optimizer == "adam"):
+            raise ValueError(f"step_mode 'graph' needs Adam and capturable encoders; got optimizer {optimizer!r}, "
+                             f"{type(model).__name__} (capturable: {model.capturable})")
+        self._capturable = capturable and optimizer == "adam"
+        self._graph: GraphStep | None = None
 
     # ----------------------------------------------------------------- training
     def _reg_term(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
@@ -98,15 +114,46 @@ class PreferenceModule(pl.LightningModule):
         opt = self.optimizers()
         assert isinstance(opt, LightningOptimizer)
         total = torch.zeros((), device=users.device)
+        if self._uses_graph():
+            if self._graph is None:
+                raw = opt.optimizer
+                self._graph = GraphStep(self._raw_step, lambda: raw.zero_grad(set_to_none=True),
+                                        capture=self.device.type == "cuda")
+            for s in range(users.shape[0]):
+                total = total + self._graph(users[s], pos[s], neg[s])
+        else:
+            total = self._eager_steps(opt, users, pos, neg)
+        mean = total / users.shape[0]
+        self.log("train/loss", mean, prog_bar=True, on_step=False, on_epoch=True, batch_size=users.numel())
+        return mean
+
+    def _uses_graph(self) -> bool:
+        if self.step_mode == "graph":
+            return True
+        return self.step_mode == "auto" and self._capturable and self.device.type == "cuda"
+
+    def _raw_step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        """objective -> backward -> optimiser step, with no host sync (graph-capturable)."""
+        opt = self.optimizers()
+        assert isinstance(opt, LightningOptimizer)
+        loss = self._step_loss(users, pos, neg)
+        loss.backward()
+        opt.optimizer.step()
+        return loss
+
+    def on_train_start(self) -> None:
+        self._graph = None  # each fit captures anew (weights and optimiser state may have moved)
+
+    def _eager_steps(self, opt: LightningOptimizer, users: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros((), device=users.device)
         for s in range(users.shape[0]):
             loss = self._step_loss(users[s], pos[s], neg[s])
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             opt.step()
             total = total + loss.detach()
-        mean = total / users.shape[0]
-        self.log("train/loss", mean, prog_bar=True, on_step=False, on_epoch=True, batch_size=users.numel())
-        return mean
+        return total
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         lr = self.hparams["lr"]
@@ -114,10 +161,12 @@ class PreferenceModule(pl.LightningModule):
         if name == "adam":
             # fused Adam (CPU and CUDA): one kernel for all tensors, ~5x cheaper than foreach
             # on CPU; falls back where a device has no fused kernel.
+            # a CUDA graph replays Adam too: its step counter must live on the device
+            capturable = self._uses_graph() and self.device.type == "cuda"
             try:
-                return torch.optim.Adam(self.parameters(), lr=lr, fused=True)
+                return torch.optim.Adam(self.parameters(), lr=lr, fused=True, capturable=capturable)
             except RuntimeError:
-                return torch.optim.Adam(self.parameters(), lr=lr)
+                return torch.optim.Adam(self.parameters(), lr=lr, capturable=capturable)
         if name == "adagrad":
             return torch.optim.Adagrad(self.parameters(), lr=lr)
         return torch.optim.SGD(self.parameters(), lr=lr)
