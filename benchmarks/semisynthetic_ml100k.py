@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import statistics as st
-import warnings
 from typing import Any
 
 import numpy as np
@@ -65,9 +64,9 @@ def _mar_test(sim: SemiSynthetic, seed: int, per_user: int = 16) -> Interactions
 
 def _train(loss: str, kwargs: dict[str, Any], clicks: Interactions, theta: np.ndarray, exposed: np.ndarray,
            seed: int, steps: int, dim: int) -> MNARModule:
-    import lightning.pytorch as pl
+    from recpref.training.lightning_engine import make_trainer, run_fit
 
-    pl.seed_everything(seed, verbose=False)
+    torch.manual_seed(seed)  # a script: seeding the process is its call
     extra = dict(kwargs)
     if loss == "dr":
         u, i = np.nonzero(exposed)
@@ -76,11 +75,7 @@ def _train(loss: str, kwargs: dict[str, Any], clicks: Interactions, theta: np.nd
     module = MNARModule(MF(clicks.n_users, clicks.n_items, dim, init="xavier"), loss, theta,  # type: ignore[arg-type]
                         lr=1e-3, reg=1e-5, **extra)
     dm = MNARDataModule(clicks, loss, batch_size=1024, steps_per_epoch=steps, seed=seed)  # type: ignore[arg-type]
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(module, datamodule=dm)
+    run_fit(make_trainer(max_epochs=1, accelerator="cpu"), module, dm)
     return module
 
 
@@ -92,9 +87,6 @@ def main() -> None:
     parser.add_argument("--power", type=float, default=1.0, help="exposure skew")
     parser.add_argument("--gap-draws", type=int, default=20, help="fresh click draws per seed for the bias table")
     args = parser.parse_args()
-    import logging
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     ds = data_loaders.load("ml-100k")
     data = ds.interactions
     ratings = np.zeros(data.shape)

@@ -38,3 +38,11 @@ def test_coat_script_prints_every_row(tmp_path: Path) -> None:
     for name in ("naive MF (BCE)", "WMF", "BPR", "Rel-MF (clipped, M=0.1)", "SNIPS", "DR (given theta)", "UBPR"):
         assert f"| {name} |" in text
     assert plot.stat().st_size > 0
+
+
+def test_gpu_step_script_runs_on_cpu_and_both_paths_train_alike() -> None:
+    text = _run(["benchmarks/gpu_step.py", "--dataset", "ml-100k", "--device", "cpu", "--epochs", "2",
+                 "--models", "mf", "--batch-size", "4096"])
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| mf |")]
+    assert len(rows) == 2
+    assert rows[0][4].strip() == rows[1][4].strip()  # same final train loss, eager and static-buffer paths
