@@ -3,16 +3,26 @@ look the (user, item) cell up in the membership table (one byte per cell, or a p
 and redraw until it is not a positive. The same distribution as the vectorised torch path
 (rejection from the same proposal), drawn from a splitmix64 stream seeded from the caller's
 ``torch.Generator`` (integers by scaling 53 random bits: relative bias below n / 2^53); tested against the slow reference with the other samplers.
+
+Every block of ``BLOCK`` users draws from its own stream (derived from the seed and the block
+index), so blocks could run in any order or on any thread and give the same output. The loop
+runs on the caller's thread, compiled without a numba threading layer: a call takes a fraction
+of a millisecond, and an OpenMP team for it (numba's ``omp`` layer loads a second libgomp next
+to torch's) spin-waits at its barrier whenever a worker is descheduled, and spins against
+torch's own spinning workers after every switch between the two runtimes; on a 2-core machine
+that cost the stream far more than the second core gained (docs/benchmarks.md, "Sampler
+throughput").
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-__all__ = ["sample_negatives"]
+__all__ = ["BLOCK", "GAVE_UP", "sample_negatives"]
 
 GAVE_UP = -1
+BLOCK = 4096  # users per independently seeded block (the streams of the earlier parallel loop, kept)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -39,28 +49,18 @@ def _unit(state: np.ndarray) -> float:
     return (_next(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-_BLOCK = 4096  # users per independently seeded block: the output does not depend on the thread count
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def sample_negatives(users: np.ndarray, n_neg: int, n_items: int, bytemap: np.ndarray, bits: np.ndarray,
-                     alias_prob: np.ndarray, alias: np.ndarray, seed: int, max_tries: int) -> np.ndarray:
-    """users (B,) -> (B, n_neg) item indices, each not a positive of its user.
-
-    Membership: ``bytemap`` (n_users * n_items,) uint8 when non-empty, else the packed
-    ``bits`` (bit k & 7 of byte k >> 3 for cell k = user * n_items + item). Proposal: uniform
-    when ``alias`` is empty, else Walker's alias table. A slot still positive after
-    ``max_tries`` proposals is returned as -1 (the caller finishes it exactly). Blocks of
-    users run in parallel, each with its own stream derived from ``seed`` and the block index."""
-    out = np.empty((users.size, n_neg), dtype=np.int64)
+@njit(cache=True, nogil=True)
+def _fill(users: np.ndarray, n_neg: int, n_items: int, bytemap: np.ndarray, bits: np.ndarray,
+          alias_prob: np.ndarray, alias: np.ndarray, seed: int, max_tries: int, out: np.ndarray) -> int:
+    """Fill ``out`` (B, n_neg); returns how many slots gave up."""
     use_bytes = bytemap.size > 0
     uniform = alias.size == 0
-    n_blocks = (users.size + _BLOCK - 1) // _BLOCK
-    for blk in prange(n_blocks):
-        state = np.empty(1, dtype=np.uint64)
+    gave_up = 0
+    state = np.empty(1, dtype=np.uint64)
+    for blk in range((users.size + BLOCK - 1) // BLOCK):
         state[0] = np.uint64(seed) ^ (np.uint64(blk + 1) * _M2)
         _next(state)
-        for b in range(blk * _BLOCK, min(users.size, (blk + 1) * _BLOCK)):
+        for b in range(blk * BLOCK, min(users.size, (blk + 1) * BLOCK)):
             base = users[b] * n_items
             for k in range(n_neg):
                 item = GAVE_UP
@@ -73,5 +73,19 @@ def sample_negatives(users: np.ndarray, n_neg: int, n_items: int, bytemap: np.nd
                     if not hit:
                         item = j
                         break
+                if item == GAVE_UP:
+                    gave_up += 1
                 out[b, k] = item
-    return out
+    return gave_up
+
+
+def sample_negatives(users: np.ndarray, n_neg: int, n_items: int, bytemap: np.ndarray, bits: np.ndarray,
+                     alias_prob: np.ndarray, alias: np.ndarray, seed: int, max_tries: int) -> tuple[np.ndarray, int]:
+    """users (B,) int64 -> ((B, n_neg) item indices, number of slots that gave up).
+
+    Membership: ``bytemap`` (n_users * n_items,) uint8 when non-empty, else the packed
+    ``bits`` (bit k & 7 of byte k >> 3 for cell k = user * n_items + item). Proposal: uniform
+    when ``alias`` is empty, else Walker's alias table. A slot still positive after
+    ``max_tries`` proposals is returned as ``GAVE_UP`` (-1; the caller finishes it exactly)."""
+    out = np.empty((users.size, n_neg), dtype=np.int64)
+    return out, _fill(users, n_neg, n_items, bytemap, bits, alias_prob, alias, seed, max_tries, out)

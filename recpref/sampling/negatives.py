@@ -135,10 +135,10 @@ class NegativeSampler(MembershipTable):
         if n_neg < 1:
             raise ValueError(f"n_neg must be >= 1, got {n_neg}")
         users = users.to(self.device)
-        if users.numel() and (users.min() < 0 or users.max() >= self.n_users):
-            raise ValueError(f"user indices out of range [0, {self.n_users})")
         if self.backend == "numba":
             return self._sample_numba(users, n_neg, gen)
+        if users.numel() and (users.min() < 0 or users.max() >= self.n_users):
+            raise ValueError(f"user indices out of range [0, {self.n_users})")
         out = self._propose((len(users), n_neg), gen)
         flat = out.view(-1)
         # flat positions still holding a positive; after the first pass only these are touched
@@ -157,17 +157,22 @@ class NegativeSampler(MembershipTable):
         return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64)  # uniform proposal
 
     def _sample_numba(self, users: torch.Tensor, n_neg: int, gen: torch.Generator) -> torch.Tensor:
-        from recpref.kernels.negatives import GAVE_UP, sample_negatives
+        """The compiled loop; every check and copy in numpy, so no torch parallel region (and
+        its spinning OpenMP workers) runs between two chunks (`recpref.kernels.negatives`)."""
+        from recpref.kernels.negatives import sample_negatives
 
+        u = np.ascontiguousarray(users.numpy(), dtype=np.int64)
+        if u.size and (u.min() < 0 or u.max() >= self.n_users):
+            raise ValueError(f"user indices out of range [0, {self.n_users})")
         seed = int(torch.randint(2**62, (1,), generator=gen))
         empty = np.empty(0, dtype=np.uint8)
         bytemap = self.bytemap.numpy().view(np.uint8) if self.bytemap is not None else empty
         bits = self.bits.numpy() if self.bits is not None else empty
         prob, alias = self._alias_arrays()
-        out = torch.from_numpy(sample_negatives(np.ascontiguousarray(users.numpy(), dtype=np.int64), n_neg,
-                                                self.n_items, bytemap, bits, prob, alias, seed, 64 * _MAX_ROUNDS))
-        stuck = (out == GAVE_UP).view(-1).nonzero().squeeze(1)
-        if len(stuck):  # users whose positives hold most of the proposal mass: finish exactly
+        arr, gave_up = sample_negatives(u, n_neg, self.n_items, bytemap, bits, prob, alias, seed, 64 * _MAX_ROUNDS)
+        out = torch.from_numpy(arr)
+        if gave_up:  # users whose positives hold most of the proposal mass: finish exactly
+            stuck = torch.from_numpy(np.flatnonzero(arr.reshape(-1) < 0))
             out.view(-1).index_copy_(0, stuck, self._masked_draw(users.index_select(0, stuck // n_neg), gen))
         return out
 

@@ -36,13 +36,22 @@ class PositiveSampler:
         self.active_users = torch.nonzero(csr.indptr.diff() > 0).flatten()
         self.n_users, self.n_items = train.n_users, train.n_items
 
+    def _pairs(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stored pairs at positions ``idx``. On the CPU the gathers run in numpy, one plain
+        loop on the caller's thread: a torch gather of this size opens an OpenMP parallel region,
+        and on a busy small machine such a region spin-waits for a descheduled worker
+        (docs/benchmarks.md, "Sampler throughput"). Same values either way."""
+        if self.device.type == "cpu":
+            i = idx.numpy()
+            return torch.from_numpy(self.rows.numpy().take(i)), torch.from_numpy(self.indices.numpy().take(i))
+        return self.rows.index_select(0, idx), self.indices.index_select(0, idx)
+
     def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``n`` pairs: users (n,) int64 and items (n,) int64."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if self.stream in ("interactions", "shuffle"):  # "shuffle" draws epochs via epoch()
-            idx = torch.randint(len(self.indices), (n,), generator=gen, device=self.device)
-            return self.rows.index_select(0, idx), self.indices.index_select(0, idx)
+            return self._pairs(torch.randint(len(self.indices), (n,), generator=gen, device=self.device))
         users = self.active_users[torch.randint(len(self.active_users), (n,), generator=gen, device=self.device)]
         start = self.indptr[users]
         deg = self.indptr[users + 1] - start
@@ -61,4 +70,4 @@ class PositiveSampler:
         passes = -(-n // nnz) if n else 0
         idx = torch.cat([torch.randperm(nnz, generator=gen, device=self.device) for _ in range(passes)])[:n] \
             if passes else torch.empty(0, dtype=torch.long, device=self.device)
-        return self.rows.index_select(0, idx), self.indices.index_select(0, idx)
+        return self._pairs(idx)

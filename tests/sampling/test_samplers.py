@@ -229,3 +229,47 @@ def test_numba_backend_finishes_stubborn_users_exactly() -> None:
     s = PopularitySampler(d, exponent=3.0, smoothing=0.001, backend="numba")
     neg = s.sample(torch.zeros(50, dtype=torch.long), 2, make_generator(0))
     assert (neg == 0).all()
+
+
+@pytest.mark.parametrize("kind", ["uniform", "popularity"])
+@pytest.mark.parametrize("bytemap_max_bytes", [32 * 2**20, 0])
+def test_batches_do_not_depend_on_thread_settings(kind: str, bytemap_max_bytes: int) -> None:
+    import numba
+
+    from recpref.kernels.negatives import BLOCK
+
+    d = _data(4, n_users=40, n_items=60, density=0.2)
+    s = (UniformSampler(d, bytemap_max_bytes=bytemap_max_bytes, backend="numba") if kind == "uniform" else
+         PopularitySampler(d, smoothing=1.0, bytemap_max_bytes=bytemap_max_bytes, backend="numba"))
+    pos = PositiveSampler(d, "shuffle")
+    n = 2 * BLOCK + 17  # several blocks of users, each with its own stream
+    before = torch.get_num_threads(), numba.get_num_threads()
+    outs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            gen = make_generator(9)
+            users, items = pos.epoch(n, gen)
+            outs.append(torch.cat([users, items, s.sample(users, 2, gen).view(-1)]))
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+    assert torch.equal(outs[0], outs[1])
+    users, neg = outs[0][:n], outs[0][2 * n:].view(n, 2)
+    assert not (d.matrix.toarray() > 0)[users.numpy()[:, None], neg.numpy()].any()
+
+
+@pytest.mark.parametrize("stream", ["interactions", "shuffle"])
+def test_cpu_positive_pairs_match_the_torch_gathers(stream: str) -> None:
+    d = _data(5)
+    ps = PositiveSampler(d, stream)  # type: ignore[arg-type]
+    n = 3 * d.nnz + 5
+    users, items = ps.epoch(n, make_generator(2))
+    gen = make_generator(2)  # the same draws, gathered with torch as on any other device
+    if stream == "interactions":
+        idx = torch.randint(d.nnz, (n,), generator=gen)
+    else:
+        idx = torch.cat([torch.randperm(d.nnz, generator=gen) for _ in range(4)])[:n]
+    assert torch.equal(users, ps.rows.index_select(0, idx)) and torch.equal(items, ps.indices.index_select(0, idx))
+    assert users.dtype == items.dtype == torch.int64
