@@ -110,21 +110,30 @@ def _cut(data: Interactions, rank_from_end: np.ndarray, n_test: np.ndarray, n_va
     return Split(train=data.select(~is_test & ~is_valid), test=data.select(is_test), valid=valid)
 
 
+def _check_ratios(test_ratio: float, valid_ratio: float) -> None:
+    _check_ratio("test_ratio", test_ratio)
+    _check_ratio("valid_ratio", valid_ratio)
+    if test_ratio + valid_ratio >= 1.0:
+        raise ValueError(f"test_ratio + valid_ratio must be < 1, got {test_ratio + valid_ratio}")
+
+
+def _cut_ratios(data: Interactions, rank_from_end: np.ndarray, test_ratio: float, valid_ratio: float) -> Split:
+    """`_cut` with floor(ratio x n_u) held-out interactions per user."""
+    n_u = data.user_counts
+    return _cut(data, rank_from_end, np.floor(test_ratio * n_u + 1e-9).astype(np.int64),
+                np.floor(valid_ratio * n_u + 1e-9).astype(np.int64))
+
+
 def random_split(
     data: Interactions, test_ratio: float = 0.2, *, valid_ratio: float = 0.0, seed: int
 ) -> Split:
     """Random per-user holdout: ``floor(test_ratio * n_u)`` of each user's interactions go to
     test and ``floor(valid_ratio * n_u)`` to validation, chosen uniformly with ``seed``."""
-    _check_ratio("test_ratio", test_ratio)
-    _check_ratio("valid_ratio", valid_ratio)
-    if test_ratio + valid_ratio >= 1.0:
-        raise ValueError(f"test_ratio + valid_ratio must be < 1, got {test_ratio + valid_ratio}")
+    _check_ratios(test_ratio, valid_ratio)
     rng = np.random.default_rng(seed)
     key = rng.random(data.nnz)
     rank = _rank_within_user(data, key)
-    n_u = data.user_counts
-    return _cut(data, rank, np.floor(test_ratio * n_u + 1e-9).astype(np.int64),
-                np.floor(valid_ratio * n_u + 1e-9).astype(np.int64))
+    return _cut_ratios(data, rank, test_ratio, valid_ratio)
 
 
 def temporal_split(
@@ -132,14 +141,9 @@ def temporal_split(
 ) -> Split:
     """Per-user temporal holdout: each user's last ``floor(test_ratio * n_u)`` interactions
     go to test, the ``floor(valid_ratio * n_u)`` before them to validation."""
-    _check_ratio("test_ratio", test_ratio)
-    _check_ratio("valid_ratio", valid_ratio)
-    if test_ratio + valid_ratio >= 1.0:
-        raise ValueError(f"test_ratio + valid_ratio must be < 1, got {test_ratio + valid_ratio}")
+    _check_ratios(test_ratio, valid_ratio)
     rank_from_end = (data.user_counts[data.rows] - 1) - _rank_within_user(data, _time_key(data, by))
-    n_u = data.user_counts
-    return _cut(data, rank_from_end, np.floor(test_ratio * n_u + 1e-9).astype(np.int64),
-                np.floor(valid_ratio * n_u + 1e-9).astype(np.int64))
+    return _cut_ratios(data, rank_from_end, test_ratio, valid_ratio)
 
 
 def leave_last_out(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -13,7 +14,7 @@ from recpref.catalog import NEGATIVES, STREAMS, NegativeKind, PositiveStream, ch
 from recpref.data import Split
 from recpref.training.batches import SampledBatches, build_batches
 
-__all__ = ["NegativeKind", "PreferenceDataModule", "SampledBatches"]
+__all__ = ["EpochStreamDataModule", "NegativeKind", "PreferenceDataModule", "SampledBatches"]
 
 
 class _One(IterableDataset[torch.Tensor]):
@@ -21,7 +22,34 @@ class _One(IterableDataset[torch.Tensor]):
         yield torch.zeros(1)
 
 
-class PreferenceDataModule(pl.LightningDataModule):
+class EpochStreamDataModule(pl.LightningDataModule):
+    """Base of the datamodules whose training data is a stream re-drawn every epoch from a
+    generator seeded by (seed, rank, epoch): subclasses build the stream once (`_build`, on the
+    trainer's root device); every epoch's loader tells it the epoch and rank. Validation is one
+    placeholder batch: modules score their validation set with `recpref.evaluation.evaluate` at
+    the epoch's end."""
+
+    _batches: Any = None
+
+    def _build(self, device: torch.device) -> Any:
+        raise NotImplementedError
+
+    def _root_device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        if self._batches is None:
+            self._batches = self._build(self._root_device())
+        if self.trainer is not None:
+            self._batches.epoch = self.trainer.current_epoch
+            self._batches.rank = self.trainer.global_rank
+        return DataLoader(self._batches, batch_size=None)
+
+    def val_dataloader(self) -> DataLoader[torch.Tensor]:
+        return DataLoader(_One(), batch_size=None)
+
+
+class PreferenceDataModule(EpochStreamDataModule):
     """Training batches of (user, positive, negatives) from ``split.train``.
 
     An epoch has ``ceil(train.nnz / batch_size)`` steps (|train| samples, as in LightGCN's
@@ -51,26 +79,8 @@ class PreferenceDataModule(pl.LightningDataModule):
         self.steps = steps_per_epoch or math.ceil(split.train.nnz / batch_size)
         self._batches: SampledBatches | None = None
 
-    def _sample_device(self) -> torch.device:
-        if self.sample_device is not None:
-            return self.sample_device
-        if self.trainer is not None:
-            return self.trainer.strategy.root_device
-        return torch.device("cpu")
-
-    def _build(self) -> SampledBatches:
+    def _build(self, device: torch.device) -> SampledBatches:
         return build_batches(self.split.train, batch_size=self.batch_size, n_neg=self.n_neg,
                              negatives=self.negatives_kind, popularity_exponent=self.popularity_exponent,
                              stream=self.stream, steps=self.steps, seed=self.seed,
-                             steps_per_call=self.steps_per_call, device=self._sample_device())
-
-    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        if self._batches is None:
-            self._batches = self._build()
-        if self.trainer is not None:
-            self._batches.epoch = self.trainer.current_epoch
-            self._batches.rank = self.trainer.global_rank
-        return DataLoader(self._batches, batch_size=None)
-
-    def val_dataloader(self) -> DataLoader[torch.Tensor]:
-        return DataLoader(_One(), batch_size=None)
+                             steps_per_call=self.steps_per_call, device=self.sample_device or device)

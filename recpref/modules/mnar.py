@@ -12,13 +12,14 @@ import lightning.pytorch as pl
 import numpy as np
 import numpy.typing as npt
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import IterableDataset
 
 from recpref.data import Interactions
 from recpref.catalog import check_choice
 from recpref.losses import l2_regularization
 from recpref.losses.unbiased import LocalLoss
 from recpref.models import MF
+from recpref.modules.datamodule import EpochStreamDataModule
 from recpref.modules.objectives import MNAR_OBJECTIVES
 from recpref.propensity import check_item_or_cell_propensities
 from recpref.sampling import make_generator
@@ -60,7 +61,7 @@ class _CellBatches(IterableDataset[dict[str, torch.Tensor]]):
                 yield {"users": u, "items": i, "clicks": y}
 
 
-class MNARDataModule(pl.LightningDataModule):
+class MNARDataModule(EpochStreamDataModule):
     """Batches of click cells for ``loss``: pointwise (half clicks, half uniform cells) or
     pairwise (a click and another item of the user). ``steps_per_epoch`` batches per epoch."""
 
@@ -71,22 +72,10 @@ class MNARDataModule(pl.LightningDataModule):
             raise ValueError(f"need batch_size >= 2 and steps_per_epoch >= 1, got {batch_size}, {steps_per_epoch}")
         self.clicks, self.loss = clicks, loss
         self.batch_size, self.steps, self.seed = batch_size, steps_per_epoch, seed
-        self._batches: _CellBatches | None = None
 
-    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        if self._batches is None:
-            dev = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-            self._batches = _CellBatches(ClickCellSampler(self.clicks, device=dev), self.loss, self.batch_size,
-                                         self.steps, self.seed)
-        if self.trainer is not None:
-            self._batches.epoch = self.trainer.current_epoch
-            self._batches.rank = self.trainer.global_rank
-        return DataLoader(self._batches, batch_size=None)
-
-    def val_dataloader(self) -> DataLoader[torch.Tensor]:
-        from recpref.modules.datamodule import _One
-
-        return DataLoader(_One(), batch_size=None)
+    def _build(self, device: torch.device) -> _CellBatches:
+        return _CellBatches(ClickCellSampler(self.clicks, device=device), self.loss, self.batch_size, self.steps,
+                            self.seed)
 
 
 class MNARModule(pl.LightningModule):
