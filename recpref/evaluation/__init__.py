@@ -1,6 +1,7 @@
 """Evaluation: scores + held-out truth -> numbers. Knows nothing about training."""
 
 from recpref.evaluation.candidates import evaluate_candidates
+from recpref.evaluation.full_ranking import Scorer
 from recpref.evaluation.metrics import (
     BEYOND_METRICS,
     DEFAULT_METRICS,
@@ -9,8 +10,8 @@ from recpref.evaluation.metrics import (
     gini_index,
     ranking_metrics,
 )
-from recpref.evaluation.protocol import EvalResult, Scorer, evaluate
-from recpref.evaluation.ranking import canonical_topk
+from recpref.evaluation.protocol import EvalResult, evaluate
+from recpref.evaluation.ranking import canonical_topk, topk_unseen
 
 __all__ = [
     "BEYOND_METRICS",
@@ -24,4 +25,5 @@ __all__ = [
     "evaluate_candidates",
     "gini_index",
     "ranking_metrics",
+    "topk_unseen",
 ]

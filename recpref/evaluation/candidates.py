@@ -16,7 +16,8 @@ import torch
 
 from recpref.data import Interactions
 from recpref.evaluation.metrics import RANKING_METRICS, check_ks, check_metric_names, ranking_metrics
-from recpref.evaluation.protocol import EvalResult, Scorer, _check_users, _scores_for
+from recpref.evaluation.full_ranking import Scorer, check_users, nan_error, score_batch
+from recpref.evaluation.protocol import EvalResult
 from recpref.evaluation.ranking import gather_rows
 
 
@@ -50,7 +51,7 @@ def evaluate_candidates(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     n_users, n_items = candidates.shape
     dev = torch.device(device)
-    requested = _check_users(users, n_users)
+    requested = check_users(users, n_users)
     w = candidates.weights
     relevant = w >= relevance_threshold if relevance_threshold is not None else w > 0
     # bincount over each pair's user: users without candidates (anywhere in the range) count 0
@@ -64,7 +65,10 @@ def evaluate_candidates(
     hits_all = np.zeros((eval_users.size, k_max), dtype=bool)
     for start in range(0, eval_users.size, batch_size):
         ub = eval_users[start : start + batch_size]
-        scores = _scores_for(scorer, ub, n_items, dev).cpu()
+        scores = score_batch(scorer, torch.from_numpy(ub).to(dev), n_items, dev)[0].cpu()
+        nan_rows = torch.isnan(scores).any(dim=1).numpy()
+        if nan_rows.any():
+            raise nan_error(ub[nan_rows])
         rows, cols = gather_rows(candidates.indptr, candidates.indices, ub)
         pos = gather_rows(candidates.indptr, np.arange(candidates.nnz), ub)[1]  # CSR positions
         lens = counts[ub]
