@@ -134,7 +134,7 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
                                       ("--negative-weight", args.negative_weight),
                                       ("--steps-per-epoch", args.steps_per_epoch)) if v is not None]
         if given:
-            raise UsageError(f"{', '.join(given)} apply to the MNAR losses ({', '.join(cat.MNAR_LOSSES)}), "
+            raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the MNAR losses ({', '.join(cat.MNAR_LOSSES)}), "
                              f"not --loss {args.loss}")
         settings.update(batch_size=args.batch_size or 2048, n_neg=args.n_neg, engine=args.engine,
                         monitor_k=max(args.k or [20]))
