@@ -332,11 +332,12 @@ def main() -> None:
           f"recbole {recbole.__version__}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", "recpref", "benchmarks/sampler_throughput.py"],
-                           capture_output=True, text=True).stdout.strip()
+    measured = ["recpref/sampling", "recpref/kernels/negatives.py", "recpref/training/batches.py", "benchmarks/sampler_throughput.py"]
+    status = subprocess.run([*git, "status", "--porcelain", "--", *measured], capture_output=True, text=True).stdout
+    dirty = [line[3:] for line in status.splitlines()]
     print(f"# {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])} at {commit or 'unknown commit'}"
-          f"{' (recpref or this script modified)' if dirty else ''}: {args.triples:,} triples per row and repeat, "
-          f"median of {args.repeats} repeats, rows interleaved")
+          f"{' with uncommitted changes to ' + ', '.join(dirty) if dirty else ''}: {args.triples:,} triples per "
+          f"row and repeat, median of {args.repeats} repeats, rows interleaved")
 
     from recpref.benchmarking.recbole_runner import RecBoleBPR
 
