@@ -62,7 +62,7 @@ class Encoder(nn.Module):
 
         Subclass versions do not range-check the indices (a check is a host sync per step, which
         also blocks CUDA-graph capture): the training batch stream validates each epoch's indices
-        once (`recpref.training.batches.SampledBatches`). An index out of range raises in the
+        once (`recpref.sampling.batches.SampledBatches`). An index out of range raises in the
         gather on CPU and is a device-side assert on CUDA."""
         return Triplet(self.score(users, pos), self.score(users, neg), None)
 

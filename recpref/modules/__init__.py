@@ -3,7 +3,6 @@
 from recpref.modules.datamodule import NegativeKind, PreferenceDataModule, SampledBatches
 from recpref.modules.mnar import MNARDataModule, MNARLoss, MNARModule, click_rate_among_exposed
 from recpref.modules.preference import LossName, OptimizerName, PreferenceModule
-from recpref.training.fused import FusedMFTrainer
 
-__all__ = ["FusedMFTrainer", "LossName", "MNARDataModule", "MNARLoss", "MNARModule", "NegativeKind", "OptimizerName",
+__all__ = ["LossName", "MNARDataModule", "MNARLoss", "MNARModule", "NegativeKind", "OptimizerName",
            "PreferenceDataModule", "PreferenceModule", "SampledBatches", "click_rate_among_exposed"]

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from recpref.catalog import NEGATIVES, STREAMS, NegativeKind, PositiveStream, check_choice, check_int
 from recpref.data import Split
-from recpref.training.batches import SampledBatches, build_batches
+from recpref.sampling.batches import SampledBatches, build_batches
 
 __all__ = ["EpochStreamDataModule", "NegativeKind", "PreferenceDataModule", "SampledBatches"]
 

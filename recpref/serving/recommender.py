@@ -124,8 +124,7 @@ class Recommender:
         or a sequence of them. Items the user interacted with in training are left out when
         ``exclude_seen``; a user with fewer than k unseen items gets fewer rows. A model whose
         scores are NaN raises ``ValueError`` instead of recommending nothing."""
-        from recpref.evaluation import canonical_topk
-        from recpref.evaluation.ranking import gather_rows
+        from recpref.evaluation import canonical_topk, topk_unseen
 
         encoder, train = self._require_fitted()
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
@@ -137,17 +136,18 @@ class Recommender:
             users = np.asarray(train.user_vocab.index(raw, what="user"), dtype=np.int64)
         except KeyError as exc:
             raise KeyError(f"unknown user id(s): {exc.args[0]}") from None
-        scores = self.score_all(torch.from_numpy(users)).clone()
+        scores = self.score_all(torch.from_numpy(users))
         nan_rows = torch.isnan(scores).any(dim=1).numpy()
         if nan_rows.any():
             raise ValueError(f"the model scores NaN for user(s) {raw[nan_rows][:3].tolist()}: its weights are not "
                              "finite (a diverged fit?); retrain with a lower lr")
         if exclude_seen:
-            rows, cols = gather_rows(train.indptr, train.indices, users)
-            scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
-        top = canonical_topk(scores, int(k))
-        top_scores = torch.gather(scores, 1, top)
-        keep = (top_scores > float("-inf")).numpy()
+            top, top_scores, keep_t = topk_unseen(scores, train, users, int(k))
+        else:
+            top = canonical_topk(scores, int(k))
+            top_scores = torch.gather(scores, 1, top)
+            keep_t = top_scores > float("-inf")
+        keep = keep_t.numpy()
         ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
         return pl.DataFrame({
             "user_id": np.repeat(raw, top.shape[1]).reshape(top.shape)[keep],

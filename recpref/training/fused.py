@@ -21,7 +21,7 @@ import torch
 from recpref.data import Interactions
 from recpref.models import MF
 from recpref.catalog import NegativeKind, PositiveStream
-from recpref.training.batches import build_batches
+from recpref.sampling.batches import build_batches
 
 __all__ = ["FusedMFTrainer"]
 

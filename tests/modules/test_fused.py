@@ -10,7 +10,8 @@ import torch
 from recpref.data import Interactions, random_split
 from recpref.losses import bpo_loss, bpr_loss, l2_regularization
 from recpref.models import MF
-from recpref.modules import FusedMFTrainer, PreferenceDataModule, PreferenceModule
+from recpref.modules import PreferenceDataModule, PreferenceModule
+from recpref.training.fused import FusedMFTrainer
 
 
 def _reference_steps(model: MF, loss: str, reg: float, lr: float, users: torch.Tensor, pos: torch.Tensor,
