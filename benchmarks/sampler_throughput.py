@@ -11,7 +11,7 @@ when absent):
   exact negatives per chunk. Uniform and popularity^0.75 negatives; the ``interactions`` and
   ``shuffle`` positive streams.
 - ``without the epoch range check``: `SampledBatches.__iter__` rebuilt here without its
-  once-per-epoch range check of the epoch's indices (torch ops), so the samplers' share shows.
+  once-per-epoch range check of the epoch's indices, so the check's share shows.
 - ``pre-fix stream``: the same stream as the samplers drew it at commit 8183e79, before a7376fe
   (torch gathers and range checks, the numba loop compiled ``parallel=True`` on numba's OpenMP
   layer), rebuilt here; the run checks that it yields the very same batches as today's stream.
@@ -53,7 +53,7 @@ from numba import njit, prange
 import data_loaders
 from recpref.data import Interactions
 from recpref.kernels.negatives import BLOCK, _M2, _below, _next, _unit, sample_negatives
-from recpref.modules.datamodule import SampledBatches, build_batches
+from recpref.sampling.batches import SampledBatches, build_batches
 from recpref.sampling import NegativeSampler, PositiveSampler, make_generator
 
 BATCH, STEPS_PER_CALL = 2048, 16
@@ -119,7 +119,7 @@ def prefix_stream(bb: SampledBatches) -> Iterator[dict[str, torch.Tensor]]:
 
 
 def unchecked_stream(bb: SampledBatches) -> Iterator[dict[str, torch.Tensor]]:
-    """`SampledBatches.__iter__` without its once-per-epoch index range check (torch ops on the
+    """`SampledBatches.__iter__` without its once-per-epoch index range check (on the
     whole epoch's users and positives): the samplers' share of the stream alone."""
     gen = make_generator(bb.seed, rank=bb.rank, epoch=bb.epoch, device=bb.positives.device)
     bb.epoch += 1
@@ -332,7 +332,7 @@ def main() -> None:
           f"recbole {recbole.__version__}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    measured = ["recpref/sampling", "recpref/kernels/negatives.py", "recpref/training/batches.py", "benchmarks/sampler_throughput.py"]
+    measured = ["recpref/sampling", "recpref/kernels/negatives.py", "benchmarks/sampler_throughput.py"]
     status = subprocess.run([*git, "status", "--porcelain", "--", *measured], capture_output=True, text=True).stdout
     dirty = [line[3:] for line in status.splitlines()]
     print(f"# {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])} at {commit or 'unknown commit'}"

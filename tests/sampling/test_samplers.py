@@ -273,3 +273,14 @@ def test_cpu_positive_pairs_match_the_torch_gathers(stream: str) -> None:
         idx = torch.cat([torch.randperm(d.nnz, generator=gen) for _ in range(4)])[:n]
     assert torch.equal(users, ps.rows.index_select(0, idx)) and torch.equal(items, ps.indices.index_select(0, idx))
     assert users.dtype == items.dtype == torch.int64
+
+
+def test_index_range_check_names_the_indices() -> None:
+    from recpref.sampling.batches import check_index_range
+
+    check_index_range("user", torch.tensor([0, 4, 2]), 5)
+    check_index_range("user", torch.empty(0, dtype=torch.long), 0)
+    check_index_range("user", torch.arange(10)[::3], 10)  # a strided view
+    for bad in (torch.tensor([0, 5]), torch.tensor([-1, 2]), torch.arange(12)[::4]):
+        with pytest.raises(ValueError, match=r"user indices out of range \[0, 5\)"):
+            check_index_range("user", bad, 5)
