@@ -15,6 +15,7 @@ buffers, which keeps that code path under test on every machine.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -30,6 +31,8 @@ class GraphStep:
 
     ``step_fn`` must compute the objective, call ``backward`` and step the optimiser with no host
     sync; ``zero_grad`` clears gradients to None before capture, so each replay writes them anew.
+    If capture raises (an op that cannot be captured), it warns once and every later step runs
+    eagerly: training goes on with the same updates.
     """
 
     def __init__(self, step_fn: StepFn, zero_grad: Callable[[], None], *, capture: bool, warmup: int = 3) -> None:
@@ -40,6 +43,7 @@ class GraphStep:
         self.static: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.static_loss: torch.Tensor | None = None
         self.steps = 0
+        self.failed = False  # capture raised: every later step runs eagerly
 
     def _eager(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         self.zero_grad()
@@ -64,12 +68,25 @@ class GraphStep:
             torch.cuda.current_stream(users.device).wait_stream(side)
             self.steps += 1
             return loss
+        if self.failed:
+            self.steps += 1
+            return self._eager(users, pos, neg)
         if self.graph is None:
             self.static = (users.clone(), pos.clone(), neg.clone())
             self.zero_grad()
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.static_loss = self.step_fn(*self.static).detach()
+            graph = torch.cuda.CUDAGraph()
+            try:
+                with torch.cuda.graph(graph):
+                    self.static_loss = self.step_fn(*self.static).detach()
+            except RuntimeError as exc:  # an op that cannot be captured: keep training, eagerly
+                warnings.warn(f"CUDA-graph capture of the training step failed ({str(exc).splitlines()[0]}); "
+                              "continuing with eager steps (pass step_mode='eager' to skip the attempt)",
+                              RuntimeWarning, stacklevel=2)
+                self.failed, self.static, self.static_loss = True, None, None
+                torch.cuda.synchronize(users.device)
+                self.steps += 1
+                return self._eager(users, pos, neg)
+            self.graph = graph
         else:
             assert self.static is not None
             for buf, new in zip(self.static, (users, pos, neg)):
