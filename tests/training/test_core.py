@@ -114,6 +114,7 @@ def test_fit_refuses_bad_inputs() -> None:
 
 
 def test_cli_help_and_datasets_import_no_torch() -> None:
-    code = ("import sys; from recpref.cli import build_parser; build_parser().format_help(); "
+    code = ("import sys; from recpref.cli import build_parser, main; build_parser().format_help(); "
+            "main(['datasets', '--no-verify']); "
             "import recpref.training, recpref.benchmarking; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
