@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 
 from recpref.data import Interactions
@@ -67,7 +68,11 @@ class PositiveSampler:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         nnz = len(self.indices)
-        passes = -(-n // nnz) if n else 0
-        idx = torch.cat([torch.randperm(nnz, generator=gen, device=self.device) for _ in range(passes)])[:n] \
-            if passes else torch.empty(0, dtype=torch.long, device=self.device)
+        perms = [torch.randperm(nnz, generator=gen, device=self.device) for _ in range(-(-n // nnz) if n else 0)]
+        if len(perms) < 2:
+            idx = perms[0][:n] if perms else torch.empty(0, dtype=torch.long, device=self.device)
+        elif self.device.type == "cpu":  # numpy: a torch.cat this size is an OpenMP region (see `_pairs`)
+            idx = torch.from_numpy(np.concatenate([p.numpy() for p in perms])[:n])
+        else:
+            idx = torch.cat(perms)[:n]
         return self._pairs(idx)
