@@ -34,13 +34,13 @@ def _baseline(name: str) -> Callable[[bool], Runner]:
 def _implicit_bpr(quick: bool) -> Runner:
     from recpref.benchmarking.implicit_runner import ImplicitBPR
 
-    return ImplicitBPR(factors=64, learning_rate=0.005, regularization=0.001, iterations=10 if quick else 100)
+    return ImplicitBPR(factors=64, learning_rate=0.001, regularization=0.0, iterations=10 if quick else 400)
 
 
 def _implicit_als(quick: bool) -> Runner:
     from recpref.benchmarking.implicit_runner import ImplicitALS
 
-    return ImplicitALS(factors=16, regularization=30.0, alpha=10.0, iterations=3 if quick else 15)
+    return ImplicitALS(factors=32, regularization=30.0, alpha=3.0, iterations=3 if quick else 60)
 
 
 def _recbole_bpr(quick: bool) -> Runner:
