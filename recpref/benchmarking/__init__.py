@@ -10,7 +10,8 @@ from recpref.benchmarking.registry import RUNNERS, RunnerSpec, build_runners
 
 if TYPE_CHECKING:
     from recpref.benchmarking.base import Runner, RunResult
-    from recpref.benchmarking.harness import format_table, plot_results, results_to_json, run_benchmark
+    from recpref.benchmarking.harness import format_table, results_to_json, run_benchmark
+    from recpref.benchmarking.plot import plot_results
 
 __all__ = [
     "RUNNERS",
@@ -24,7 +25,7 @@ __all__ = [
     "run_benchmark",
 ]
 
-_LAZY = {"Runner": "base", "RunResult": "base", "format_table": "harness", "plot_results": "harness",
+_LAZY = {"Runner": "base", "RunResult": "base", "format_table": "harness", "plot_results": "plot",
          "results_to_json": "harness", "run_benchmark": "harness"}
 
 

@@ -21,6 +21,13 @@ def _rows() -> list[RunResult]:
     return [RunResult(n, "t", {"recall@20": v}, t, 0.01) for n, t, v in spec]
 
 
+def test_recpref_benchmark_uses_this_plot() -> None:
+    import recpref.benchmarking
+    import recpref.benchmarking.plot
+
+    assert recpref.benchmarking.plot_results is recpref.benchmarking.plot.plot_results
+
+
 def test_every_row_is_named_once_in_the_legend() -> None:
     fig = results_figure(_rows())
     legend = fig.axes[0].get_legend()
