@@ -38,7 +38,7 @@ class PreferenceModule(pl.LightningModule):
     ``step_mode``: ``"auto"`` captures each optimiser step once as a CUDA graph and replays it
     (`recpref.modules.graph_step.GraphStep`) when training on CUDA with Adam and encoders whose
     step is capturable (MF, LightGCN; not NGCF, whose dropout draws random numbers), and runs
-    eagerly otherwise; ``"eager"`` never captures; ``"graph"`` insists (an error where capture
+    eagerly otherwise (and with several devices); ``"eager"`` never captures; ``"graph"`` insists (an error where capture
     cannot apply; on the CPU it runs the graph path's static buffers eagerly, for tests).
     """
 
@@ -128,9 +128,13 @@ class PreferenceModule(pl.LightningModule):
         return mean
 
     def _uses_graph(self) -> bool:
+        # one process only: under DDP the gradient all-reduce hangs off manual_backward
+        single = self._trainer is None or self.trainer.world_size == 1
         if self.step_mode == "graph":
+            if not single:
+                raise ValueError("step_mode 'graph' trains on one device; use 'auto' or 'eager' with several")
             return True
-        return self.step_mode == "auto" and self._capturable and self.device.type == "cuda"
+        return self.step_mode == "auto" and self._capturable and self.device.type == "cuda" and single
 
     def _raw_step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """objective -> backward -> optimiser step, with no host sync (graph-capturable)."""
