@@ -2,7 +2,7 @@
 # One GPU session's checks for issue 8, in two phases (one device call each; 15 device-minutes
 # in all, so run "checks" first, then "curve" on the still-warm machine):
 #
-#   GPU_PHASE=checks: CUDA tests (tests/test_cuda.py), seconds per epoch of the library's
+#   GPU_PHASE=checks: CUDA tests (tests/test_cuda.py, tests/evaluation/test_evaluate_cuda.py), seconds per epoch of the library's
 #     training path with eager vs CUDA-graph steps (benchmarks/gpu_step.py, Gowalla LightGCN and
 #     MF), and full-ranking evaluation speed on the GPU (benchmarks/evaluate_speed.py). ~3 min.
 #   GPU_PHASE=curve: LightGCN-BPR on Gowalla with the official recipe (lr 1e-3, L2 1e-4, batch
@@ -33,7 +33,7 @@ else DEV=cuda DATA=gowalla EPOCHS=6 CURVE_EPOCHS=${GPU_EPOCHS:-1000} EVERY=50 MO
   2>&1 | tee "$OUT/env.log"
 case "${GPU_PHASE:-checks}" in
   checks)
-    [ -n "${GPU_SMOKE:-}" ] || { timeout 150 $PY -m pytest -q -p no:cacheprovider -W ignore tests/test_cuda.py \
+    [ -n "${GPU_SMOKE:-}" ] || { timeout 150 $PY -m pytest -q -p no:cacheprovider -W ignore tests/test_cuda.py tests/evaluation/test_evaluate_cuda.py \
       > "$OUT/cuda_tests.log" 2>&1; tail -n 30 "$OUT/cuda_tests.log"; }
     timeout 240 $PY benchmarks/gpu_step.py --dataset $DATA --device $DEV --epochs $EPOCHS --models $MODELS \
       > "$OUT/gpu_step.log" 2>&1; cat "$OUT/gpu_step.log"
