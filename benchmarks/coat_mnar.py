@@ -3,11 +3,14 @@
     .venv/bin/python benchmarks/coat_mnar.py [--seeds 10] [--steps 1001] [--plot docs/results/coat_mnar.png]
     .venv/bin/python benchmarks/coat_mnar.py --tune   # pick L2 and steps per row on held-out clicks first
 
-With ``--tune``, each row's L2 in {1e-5, 1e-3, 1e-1, 1} and steps in {301, 1001, 3001} are chosen
-on a validation carve-out of the *train clicks* (20% of each user's clicks, seed 1), by SNIPS-DCG@5
-(each held-out click weighted by 1/theta with the popularity propensities of the remaining
-clicks, full ranking minus train items), one seed per setting; the test set is never used for
-selection. The chosen setting is then trained on all train clicks over the seeds.
+With ``--tune``, each row's L2 in {0, 1e-3, 1e-2, 0.1, 0.3, 1} and number of steps in
+{301, 1001, 2001, 3001, 5001, 10001} are chosen on a validation carve-out of the *train clicks*
+(20% of each user's clicks, seed 1), by SNIPS-DCG@5 (each held-out click weighted by 1/theta with
+the popularity propensities of the remaining clicks, full ranking minus train items), one seed
+per setting; the test set is never used for selection. The step counts are checkpoints of one
+run per L2 (the batch stream of a shorter run is a prefix of a longer one's, so the model at a
+checkpoint is the model a run of that length gives); a run stops once two checkpoints in a row
+score below its best. The chosen setting is then trained on all train clicks over the seeds.
 
 Train: Coat's self-selected ratings, rating >= 4 = click (1,905 clicks, 290 users x 300 items).
 Test: the 16 randomly shown coats per user; each user's shown items are ranked by the model and
@@ -76,7 +79,7 @@ ROWS = [
 
 
 def train_row(row: Row, clicks: Interactions, theta: dict[str, np.ndarray], exposure: Interactions, seed: int,
-              steps: int, batch_size: int) -> MNARModule:
+              steps: int, batch_size: int, callbacks: list[Any] | None = None) -> MNARModule:
     import lightning.pytorch as pl
 
     pl.seed_everything(seed, verbose=False)
@@ -87,17 +90,43 @@ def train_row(row: Row, clicks: Interactions, theta: dict[str, np.ndarray], expo
     module = MNARModule(model, row.loss, theta[row.theta], lr=1e-3, reg=row.reg, **extra)  # type: ignore[arg-type]
     dm = MNARDataModule(clicks, row.loss, batch_size=batch_size, steps_per_epoch=steps, seed=seed)  # type: ignore[arg-type]
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(module, datamodule=dm)
     return module
 
 
-GRID = [(reg, steps) for reg in (1e-5, 1e-3, 1e-1, 1.0) for steps in (301, 1001, 3001)]
+L2_GRID = (0.0, 1e-3, 1e-2, 1e-1, 0.3, 1.0)
+STEP_CHECKPOINTS = (301, 1001, 2001, 3001, 5001, 10001)
 
 
-def tune_row(row: Row, clicks: Interactions, exposure: Interactions, given: np.ndarray, batch_size: int
+def _checkpoint_scores(score: Any, checkpoints: tuple[int, ...], patience: int = 2) -> Any:
+    """A Lightning callback that calls ``score(module)`` after each step count in ``checkpoints``
+    and stops the run once ``patience`` checkpoints in a row score below the best so far."""
+    import lightning.pytorch as pl
+
+    class CheckpointScores(pl.Callback):
+        def __init__(self) -> None:
+            self.scores: dict[int, float] = {}
+
+        def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                               batch_idx: int) -> None:
+            step = trainer.global_step
+            if step not in checkpoints:
+                return
+            with torch.no_grad():
+                self.scores[step] = float(score(pl_module))
+            values = list(self.scores.values())
+            best = max(values)
+            if len(values) > patience and all(v < best for v in values[-patience:]):
+                trainer.should_stop = True
+
+    return CheckpointScores()
+
+
+def tune_row(row: Row, clicks: Interactions, exposure: Interactions, given: np.ndarray, batch_size: int,
+             l2_grid: tuple[float, ...] = L2_GRID, checkpoints: tuple[int, ...] = STEP_CHECKPOINTS
              ) -> tuple[Row, int, str]:
     """Best (L2, steps) for ``row`` by validation SNIPS-DCG@5 on held-out train clicks."""
     from recpref.data import random_split
@@ -106,18 +135,26 @@ def tune_row(row: Row, clicks: Interactions, exposure: Interactions, given: np.n
     inner = random_split(clicks, test_ratio=0.2, seed=1)
     theta = {"popularity": popularity_propensity(inner.train, eta=0.5, normalize="users"), "given": given}
     val_theta = popularity_propensity(inner.train, eta=0.5, normalize="users")
+
+    def score(module: Any) -> float:
+        return float(evaluate(module.score_all, inner.train, inner.test, k=5, metrics=("snips_dcg",),
+                              propensity=val_theta)["snips_dcg@5"])
+
     best: tuple[float, float, int] = (-1.0, 0.0, 0)
     report = []
-    for reg, steps in GRID:
+    for reg in l2_grid:
         trial = Row(row.name, row.loss, row.dim, reg, row.kwargs, row.theta)
-        module = train_row(trial, inner.train, theta, exposure, 0, steps, batch_size)
-        score = evaluate(module.score_all, inner.train, inner.test, k=5, metrics=("snips_dcg",),
-                         propensity=val_theta)["snips_dcg@5"]
-        report.append(f"{reg:g}/{steps}:{score:.4f}")
-        if score > best[0]:
-            best = (score, reg, steps)
+        cb = _checkpoint_scores(score, checkpoints)
+        train_row(trial, inner.train, theta, exposure, 0, max(checkpoints), batch_size, callbacks=[cb])
+        for steps, value in cb.scores.items():
+            report.append(f"{reg:g}/{steps}:{value:.4f}")
+            if value > best[0]:
+                best = (value, reg, steps)
     chosen = Row(row.name, row.loss, row.dim, best[1], row.kwargs, row.theta)
-    return chosen, best[2], " ".join(report)
+    edges = [what for what, value, grid in (("L2", best[1], l2_grid), ("steps", best[2], checkpoints))
+             if value in (grid[0], grid[-1])]
+    note = f" [at the grid edge: {', '.join(edges)}]" if edges else ""
+    return chosen, best[2], " ".join(report) + note
 
 
 def main() -> None:
@@ -127,6 +164,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--plot", default=None, help="write a bar chart of DCG@5 (all / rare items) here")
     parser.add_argument("--tune", action="store_true", help="choose L2 and steps per row on held-out train clicks")
+    parser.add_argument("--rows", nargs="+", default=None, help="run only the rows whose names start with these")
     args = parser.parse_args()
     import logging
 
@@ -147,14 +185,18 @@ def main() -> None:
           f"{args.steps} steps of batch {args.batch_size}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     results: dict[str, dict[str, list[float]]] = {}
     chosen: dict[str, str] = {}
-    for row in ROWS:
+    rows = [r for r in ROWS if args.rows is None or any(r.name.startswith(p) for p in args.rows)]
+    if not rows:
+        parser.error(f"--rows {args.rows} matches none of {[r.name for r in ROWS]}")
+    for row in rows:
         res: dict[str, list[float]] = {}
         steps = args.steps
         if args.tune:
+            t_tune = time.perf_counter()
             row, steps, report = tune_row(row, clicks, exposure, theta["given"], args.batch_size)
             chosen[row.name] = f"L2 {row.reg:g}, {steps} steps"
-            print(f"  tuned {row.name}: validation SNIPS-DCG@5 by L2/steps {report} -> {chosen[row.name]}",
-                  flush=True)
+            print(f"  tuned {row.name}: validation SNIPS-DCG@5 by L2/steps {report} -> {chosen[row.name]} "
+                  f"({time.perf_counter() - t_tune:.0f} s)", flush=True)
         t0 = time.perf_counter()
         for seed in range(args.seeds):
             module = train_row(row, clicks, theta, exposure, seed, steps, args.batch_size)
