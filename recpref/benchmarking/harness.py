@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from recpref.benchmarking.base import Runner, RunResult
@@ -82,33 +81,6 @@ def format_table(results: Sequence[RunResult], columns: Sequence[str] = ("recall
             cells.append(f"{ratio:.2f}x" if ratio >= 0.01 else "<0.01x")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def plot_results(results: Sequence[RunResult], path: str | Path, metric: str = "recall@20",
-                 title: str = "") -> Path:
-    """Scatter of ``metric`` against train time (log scale), one labelled point per row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = [r for r in results if r.error is None and metric in r.metrics]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in ok:
-        t = max(r.train_seconds, 1e-3)
-        ax.scatter([t], [r.metrics[metric]], s=40)
-        ax.annotate(r.name, (t, r.metrics[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("train time, seconds (log scale)")
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} vs train time")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
 
 
 def results_to_json(results: Sequence[RunResult], **meta: Any) -> dict[str, Any]:
