@@ -13,9 +13,10 @@ import math
 from typing import Any, Literal, get_args
 
 ModelName = Literal["mf", "lightgcn", "ngcf"]
-PairwiseLossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact"]
+PairwiseLossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau"]
 MNARLossName = Literal["naive", "relmf", "snips", "dr", "wmf", "ubpr"]
-LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "naive", "relmf", "snips", "dr", "wmf", "ubpr"]
+LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau", "naive", "relmf", "snips", "dr", "wmf",
+                   "ubpr"]
 OptimizerName = Literal["adam", "sgd", "adagrad"]
 NegativeKind = Literal["uniform", "popularity"]
 PositiveStream = Literal["interactions", "users", "shuffle"]

@@ -28,7 +28,8 @@ FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_si
          "reg": "--reg", "n_neg": "--n-neg", "patience": "--patience", "seed": "--seed", "monitor_k": "--k",
          "engine": "--engine", "clip": "--clip", "local": "--local", "nonneg": "--nonneg",
          "negative_weight": "--negative-weight", "steps_per_epoch": "--steps-per-epoch", "loss": "--loss",
-         "model": "--model", "protocol": "--protocol", "propensity": "--propensity", "eta": "--eta"}
+         "model": "--model", "protocol": "--protocol", "propensity": "--propensity", "eta": "--eta",
+         "temperature": "--temperature", "margin": "--margin", "gamma": "--gamma"}
 
 
 class UsageError(Exception):
@@ -129,15 +130,21 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
                         steps_per_epoch=args.steps_per_epoch)
         if args.negative_weight is not None:
             settings["negative_weight"] = args.negative_weight
+        given = [f"--{n}" for n in ("temperature", "margin", "gamma") if getattr(args, n) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the softmax-family "
+                             f"losses (ssm, ccl, directau), not --loss {args.loss}")
     else:
         given = [flag for flag, v in (("--clip", args.clip), ("--local", args.local), ("--nonneg", args.nonneg),
-                                      ("--negative-weight", args.negative_weight),
                                       ("--steps-per-epoch", args.steps_per_epoch)) if v is not None]
         if given:
             raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the MNAR losses ({', '.join(cat.MNAR_LOSSES)}), "
                              f"not --loss {args.loss}")
         settings.update(batch_size=args.batch_size or 2048, n_neg=args.n_neg, engine=args.engine,
                         monitor_k=max(args.k or [20]))
+        for name in ("temperature", "margin", "negative_weight", "gamma"):
+            if getattr(args, name) is not None:  # validated by the config: each belongs to one loss
+                settings[name] = getattr(args, name)
         if args.model != "mf":
             settings["n_layers"] = args.layers
     return settings
@@ -235,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=cat.ENGINES, default="auto",
                    help="auto: the fused CPU kernel for MF + BPR/BPO on CPU, Lightning otherwise")
     p.add_argument("--output", default=None, help="directory to save the trained model into")
+    g = p.add_argument_group("softmax-family losses (ssm, ccl, directau)")
+    g.add_argument("--temperature", type=float, default=None, help="ssm: softmax temperature (default 1)")
+    g.add_argument("--margin", type=float, default=None, help="ccl: cosine margin on negatives, in [-1, 1] (default 0.5)")
+    g.add_argument("--gamma", type=float, default=None, help="directau: weight of uniformity (default 1)")
     g = p.add_argument_group(f"MNAR losses ({', '.join(cat.MNAR_LOSSES)})")
     g.add_argument("--propensity", choices=cat.PROPENSITIES, default="popularity",
                    help="popularity: (clicks_i / max clicks)^eta; given: the dataset's own per-cell propensities; "
@@ -244,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--local", choices=cat.LOCAL_LOSSES, default=None,
                    help="local loss (default: squared for relmf/snips/dr as in the official code, else log)")
     g.add_argument("--nonneg", type=float, default=None, help="UBPR: clip each pair's loss at -beta")
-    g.add_argument("--negative-weight", type=float, default=None, help="WMF weight of unclicked cells (default 1)")
+    g.add_argument("--negative-weight", type=float, default=None,
+                   help="wmf: weight of unclicked cells (default 1); ccl: weight of the negatives' term (default 10)")
     g.add_argument("--steps-per-epoch", type=int, default=None, help="MNAR batches per epoch (default clicks/batch)")
     g.add_argument("--mnar-valid-ratio", type=float, default=0.2,
                    help="share of each user's clicks held out to choose the epochs (by SNIPS-DCG), after which "

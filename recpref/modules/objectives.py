@@ -9,9 +9,13 @@ exposure and its hyperparameters).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 import torch
+import torch.nn.functional as F
 
 from recpref.losses import (
     bpo_loss,
@@ -23,9 +27,10 @@ from recpref.losses import (
     ubpr_loss,
     wmf_loss,
 )
+from recpref.losses.softmax import ccl_loss, directau_loss, sampled_softmax_loss
 from recpref.models import Encoder
 
-__all__ = ["MNAR_OBJECTIVES", "PAIRWISE_OBJECTIVES", "Objective", "PairwiseObjective"]
+__all__ = ["MNAR_OBJECTIVES", "PAIRWISE_OBJECTIVES", "LossSettings", "Objective", "PairwiseObjective"]
 
 
 class Objective(NamedTuple):
@@ -65,12 +70,66 @@ def _nbpo(loss_fn: Any) -> PairwiseObjective:
     return objective
 
 
-PAIRWISE_OBJECTIVES: dict[str, PairwiseObjective] = {
-    "bpr": bpr_objective,
-    "bpo": bpo_objective,
-    "nbpo": _nbpo(nbpo_surrogate_loss),
-    "nbpo_exact": _nbpo(nbpo_exact_loss),
+@dataclass(frozen=True)
+class LossSettings:
+    """Hyperparameters of the softmax-family objectives (each loss reads its own)."""
+
+    temperature: float = 1.0  # ssm
+    margin: float = 0.5  # ccl
+    negative_weight: float = 10.0  # ccl
+    gamma: float = 1.0  # directau
+
+
+def _ssm(s: LossSettings) -> PairwiseObjective:
+    def objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
+                  neg: torch.Tensor) -> Objective:
+        """Sampled softmax over the positive and the drawn negatives, log-Q corrected for a
+        uniform proposal over the catalogue (q = 1/n_items: the exact samplers exclude the user's
+        own items, a difference of deg_u / n_items)."""
+        t = model.triplet(users, pos, neg)
+        log_q = torch.full((), -math.log(model.n_items), device=t.neg.device, dtype=t.neg.dtype)
+        return Objective(sampled_softmax_loss(t.pos, t.neg, temperature=s.temperature, log_q=log_q), _rows(t))
+
+    return objective
+
+
+def _representations(model: Encoder, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Final user (B, d) and item (*items.shape, d) representations (after propagation)."""
+    u_all, i_all = model.embed()
+    return u_all.index_select(0, users), i_all.index_select(0, items.reshape(-1)).view(*items.shape, -1)
+
+
+def _ccl(s: LossSettings) -> PairwiseObjective:
+    def objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
+                  neg: torch.Tensor) -> Objective:
+        u, items = _representations(model, users, torch.cat([pos.unsqueeze(1), neg], 1))
+        cos = torch.einsum("bd,bkd->bk", F.normalize(u, dim=-1), F.normalize(items, dim=-1))
+        loss = ccl_loss(cos[:, 0], cos[:, 1:], margin=s.margin, negative_weight=s.negative_weight)
+        return Objective(loss, ())  # L2 rows gathered by the module (layer-0 embeddings)
+
+    return objective
+
+
+def _directau(s: LossSettings) -> PairwiseObjective:
+    def objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
+                  neg: torch.Tensor) -> Objective:
+        """Alignment of the batch's positive pairs + gamma x uniformity; negatives are not used."""
+        u, i = _representations(model, users, pos)
+        return Objective(directau_loss(u, i, gamma=s.gamma), ())
+
+    return objective
+
+
+PAIRWISE_OBJECTIVES: dict[str, Callable[[LossSettings], PairwiseObjective]] = {
+    "bpr": lambda s: bpr_objective,
+    "bpo": lambda s: bpo_objective,
+    "nbpo": lambda s: _nbpo(nbpo_surrogate_loss),
+    "nbpo_exact": lambda s: _nbpo(nbpo_exact_loss),
+    "ssm": _ssm,
+    "ccl": _ccl,
+    "directau": _directau,
 }
+"""Pairwise objectives by public loss name: each entry builds the objective from `LossSettings`."""
 
 
 class CellContext(Protocol):

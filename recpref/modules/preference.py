@@ -20,7 +20,7 @@ from recpref.data import Interactions
 from recpref.losses import l2_regularization
 from recpref.models import MF, Encoder
 from recpref.modules.graph_step import GraphStep
-from recpref.modules.objectives import PAIRWISE_OBJECTIVES
+from recpref.modules.objectives import PAIRWISE_OBJECTIVES, LossSettings
 
 __all__ = ["LossName", "OptimizerName", "PreferenceModule", "nbpo_flip_model"]
 
@@ -30,7 +30,8 @@ class PreferenceModule(pl.LightningModule):
 
     ``model`` scores user-item pairs. NBPO losses also need ``flip_model``, the second
     low-rank factorisation whose sigmoid is the per user-item flip rate (created as an MF of
-    ``flip_dim`` when not given). ``reg`` multiplies the L2 of the batch's layer-0
+    ``flip_dim`` when not given). ``loss_settings`` holds the softmax-family losses'
+    hyperparameters (temperature, margin, negative weight, gamma). ``reg`` multiplies the L2 of the batch's layer-0
     embeddings divided by the batch size (LightGCN/NGCF code); ``reg_flip`` the same for the
     flip model. Validation, when ``eval_train``/``eval_target`` are set, logs
     ``val/<metric>@<k>`` computed by `recpref.evaluation.evaluate`.
@@ -58,6 +59,7 @@ class PreferenceModule(pl.LightningModule):
         eval_k: Sequence[int] = (20,),
         eval_batch_size: int = 1024,
         step_mode: Literal["auto", "eager", "graph"] = "auto",
+        loss_settings: LossSettings | None = None,
     ) -> None:
         super().__init__()
         check_choice("step_mode", step_mode, ("auto", "eager", "graph"))
@@ -66,11 +68,12 @@ class PreferenceModule(pl.LightningModule):
         check_float("lr", lr, low=0.0, low_open=True)
         check_float("reg", reg, low=0.0)
         check_float("reg_flip", reg_flip, low=0.0)
-        self.save_hyperparameters(ignore=["model", "flip_model", "eval_train", "eval_target"])
+        self.save_hyperparameters(ignore=["model", "flip_model", "eval_train", "eval_target", "loss_settings"])
         self.automatic_optimization = False
         self.model = model
         self.loss_name: LossName = loss
-        self._objective = PAIRWISE_OBJECTIVES[loss]  # resolved once, not per step
+        self.loss_settings = loss_settings or LossSettings()
+        self._objective = PAIRWISE_OBJECTIVES[loss](self.loss_settings)  # resolved once, not per step
         self.flip_model = flip_model
         if loss.startswith("nbpo") and flip_model is None:
             self.flip_model = nbpo_flip_model(model.n_users, model.n_items, flip_dim)

@@ -58,8 +58,11 @@ class _FitSettings:
 @dataclass(frozen=True)
 class PairwiseConfig(_FitSettings):
     """Learning from sampled (user, positive, negatives) triples: BPR, BPO, NBPO (methods.md
-    sections 3-5). ``flip_dim``/``reg_flip`` size and regularise NBPO's flip-rate model and
-    apply to the NBPO losses only. ``engine``: see `recpref.training.choose_engine`."""
+    section 1), sampled softmax ``ssm``, SimpleX's cosine contrastive ``ccl`` and ``directau``
+    (see `recpref.losses.softmax`). ``flip_dim``/``reg_flip`` size and regularise NBPO's
+    flip-rate model; ``temperature`` belongs to ssm, ``margin``/``negative_weight`` to ccl,
+    ``gamma`` to directau; each is refused with another loss. ``engine``: see
+    `recpref.training.choose_engine`."""
 
     loss: cat.PairwiseLossName = "bpr"
     optimizer: cat.OptimizerName = "adam"
@@ -70,6 +73,10 @@ class PairwiseConfig(_FitSettings):
     engine: cat.EngineName = "auto"
     flip_dim: int = 50
     reg_flip: float = 1e-4
+    temperature: float = 1.0
+    margin: float = 0.5  # RecBole's SimpleX.yaml (see recpref.losses.softmax.ccl_loss)
+    negative_weight: float = 10.0
+    gamma: float = 1.0
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, cat.PAIRWISE_LOSSES)
@@ -84,6 +91,14 @@ class PairwiseConfig(_FitSettings):
         check_float("reg_flip", self.reg_flip, low=0.0)
         if not self.loss.startswith("nbpo") and (self.flip_dim, self.reg_flip) != (50, 1e-4):
             raise ValueError(f"flip_dim and reg_flip apply to the NBPO losses only, not loss {self.loss!r}")
+        check_float("temperature", self.temperature, low=0.0, low_open=True)
+        check_float("margin", self.margin, low=-1.0, high=1.0)
+        check_float("negative_weight", self.negative_weight, low=0.0)
+        check_float("gamma", self.gamma, low=0.0)
+        for name, owner, default in (("temperature", "ssm", 1.0), ("margin", "ccl", 0.5),
+                                     ("negative_weight", "ccl", 10.0), ("gamma", "directau", 1.0)):
+            if getattr(self, name) != default and self.loss != owner:
+                raise ValueError(f"{name} applies to loss {owner}, not {self.loss!r}")
         if self.engine == "fused" and not self.fused_capable:
             raise ValueError("engine 'fused' trains MF with loss bpr or bpo and optimizer adam only; "
                              f"got loss {self.loss!r}, optimizer {self.optimizer!r}; use engine 'lightning'")

@@ -97,8 +97,12 @@ def _fit_pairwise(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) 
         return _fit_fused(encoder, cfg, x)
     from recpref.modules import PreferenceDataModule, PreferenceModule
 
+    from recpref.modules.objectives import LossSettings
+
+    settings = LossSettings(temperature=cfg.temperature, margin=cfg.margin, negative_weight=cfg.negative_weight,
+                            gamma=cfg.gamma)
     module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr, reg=cfg.reg, optimizer=cfg.optimizer,
-                              flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip,
+                              flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip, loss_settings=settings,
                               eval_train=x.train if x.valid is not None else None, eval_target=x.valid,
                               eval_k=(cfg.monitor_k,))
     split = Split(train=x.train, test=x.valid if x.valid is not None else x.train, allow_overlap=x.valid is None)

@@ -37,7 +37,9 @@ def _fit(loss: str, model_name: str = "mf", seed: int = 0, epochs: int = 15) -> 
 
 
 @pytest.mark.parametrize(("loss", "model_name"), [("bpr", "mf"), ("bpo", "mf"), ("nbpo", "mf"),
-                                                  ("nbpo_exact", "mf"), ("bpr", "lightgcn")])
+                                                  ("nbpo_exact", "mf"), ("bpr", "lightgcn"), ("ssm", "mf"),
+                                                  ("ccl", "mf"), ("directau", "mf"), ("ssm", "lightgcn"),
+                                                  ("ccl", "lightgcn")])
 def test_learns_planted_preferences(loss: str, model_name: str) -> None:
     module, data = _fit(loss, model_name)
     scores = module.score_all(torch.arange(data.n_users))
