@@ -15,8 +15,9 @@ from typing import Any, Literal, get_args
 ModelName = Literal["mf", "lightgcn", "ngcf"]
 PairwiseLossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau"]
 MNARLossName = Literal["naive", "relmf", "snips", "dr", "wmf", "ubpr"]
+ALSLossName = Literal["als"]
 LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau", "naive", "relmf", "snips", "dr", "wmf",
-                   "ubpr"]
+                   "ubpr", "als"]
 OptimizerName = Literal["adam", "sgd", "adagrad"]
 NegativeKind = Literal["uniform", "popularity"]
 PositiveStream = Literal["interactions", "users", "shuffle"]
@@ -30,6 +31,7 @@ ProtocolName = Literal["random", "predefined"]
 MODELS: tuple[str, ...] = get_args(ModelName)
 PAIRWISE_LOSSES: tuple[str, ...] = get_args(PairwiseLossName)
 MNAR_LOSSES: tuple[str, ...] = get_args(MNARLossName)
+ALS_LOSSES: tuple[str, ...] = get_args(ALSLossName)
 LOSSES: tuple[str, ...] = get_args(LossName)
 OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
 NEGATIVES: tuple[str, ...] = get_args(NegativeKind)
@@ -41,7 +43,7 @@ LOCAL_LOSSES: tuple[str, ...] = get_args(LocalLossName)
 PROPENSITIES: tuple[str, ...] = get_args(PropensityKind)
 PROTOCOLS: tuple[str, ...] = get_args(ProtocolName)
 
-assert set(LOSSES) == set(PAIRWISE_LOSSES) | set(MNAR_LOSSES)
+assert set(LOSSES) == set(PAIRWISE_LOSSES) | set(MNAR_LOSSES) | set(ALS_LOSSES)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -29,7 +29,7 @@ FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_si
          "engine": "--engine", "clip": "--clip", "local": "--local", "nonneg": "--nonneg",
          "negative_weight": "--negative-weight", "steps_per_epoch": "--steps-per-epoch", "loss": "--loss",
          "model": "--model", "protocol": "--protocol", "propensity": "--propensity", "eta": "--eta",
-         "temperature": "--temperature", "margin": "--margin", "gamma": "--gamma"}
+         "temperature": "--temperature", "margin": "--margin", "gamma": "--gamma", "alpha": "--alpha"}
 
 
 class UsageError(Exception):
@@ -121,32 +121,53 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in results) else 0
 
 
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], owners: str) -> None:
+    """Flags given (not None) that do not apply to --loss: one line naming them and their losses."""
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the {owners}, "
+                         f"not --loss {args.loss}")
+
+
+MNAR_FLAGS = ("clip", "local", "nonneg", "steps_per_epoch", "mnar_valid_ratio", "propensity", "eta")
+SOFTMAX_FLAGS = ("temperature", "margin", "gamma")
+SGD_FLAGS = ("lr", "patience", "batch_size")
+
+
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags give for --loss's family; a flag of another family is refused."""
     settings: dict[str, Any] = {"model": args.model, "loss": args.loss, "dim": args.dim, "epochs": args.epochs,
-                                "lr": args.lr, "reg": args.reg, "seed": args.seed, "patience": args.patience}
+                                "reg": args.reg, "seed": args.seed}
+    mnar = f"MNAR losses ({', '.join(cat.MNAR_LOSSES)})"
+    softmax = "softmax-family losses (ssm, ccl, directau)"
+    if args.loss in cat.ALS_LOSSES:
+        _refuse(args, MNAR_FLAGS + SOFTMAX_FLAGS + ("negative_weight",), f"{mnar} or the {softmax}")
+        _refuse(args, SGD_FLAGS + ("n_neg", "engine"), "gradient-trained losses")
+        settings["reg"] = 0.01 if args.reg is None else args.reg
+        settings["epochs"] = 15 if args.epochs is None else args.epochs
+        if args.alpha is not None:
+            settings["alpha"] = args.alpha
+        return settings
+    _refuse(args, ("alpha",), "ALS loss (als)")
+    settings.update(lr=1e-3 if args.lr is None else args.lr, patience=10 if args.patience is None else args.patience,
+                    reg=0.0 if args.reg is None else args.reg, epochs=100 if args.epochs is None else args.epochs)
     if args.loss in cat.MNAR_LOSSES:
+        _refuse(args, SOFTMAX_FLAGS, softmax)
+        _refuse(args, ("n_neg", "engine"), "pairwise losses")
         local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
         settings.update(batch_size=args.batch_size or 256, local=local, clip=args.clip, nonneg=args.nonneg,
                         steps_per_epoch=args.steps_per_epoch)
         if args.negative_weight is not None:
             settings["negative_weight"] = args.negative_weight
-        given = [f"--{n}" for n in ("temperature", "margin", "gamma") if getattr(args, n) is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the softmax-family "
-                             f"losses (ssm, ccl, directau), not --loss {args.loss}")
-    else:
-        given = [flag for flag, v in (("--clip", args.clip), ("--local", args.local), ("--nonneg", args.nonneg),
-                                      ("--steps-per-epoch", args.steps_per_epoch)) if v is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the MNAR losses ({', '.join(cat.MNAR_LOSSES)}), "
-                             f"not --loss {args.loss}")
-        settings.update(batch_size=args.batch_size or 2048, n_neg=args.n_neg, engine=args.engine,
-                        monitor_k=max(args.k or [20]))
-        for name in ("temperature", "margin", "negative_weight", "gamma"):
-            if getattr(args, name) is not None:  # validated by the config: each belongs to one loss
-                settings[name] = getattr(args, name)
-        if args.model != "mf":
-            settings["n_layers"] = args.layers
+        return settings
+    _refuse(args, MNAR_FLAGS, mnar)
+    settings.update(batch_size=args.batch_size or 2048, n_neg=1 if args.n_neg is None else args.n_neg,
+                    engine=args.engine or "auto", monitor_k=max(args.k or [20]))
+    for name in ("temperature", "margin", "negative_weight", "gamma"):
+        if getattr(args, name) is not None:  # validated by the config: each belongs to one loss
+            settings[name] = getattr(args, name)
+    if args.model != "mf":
+        settings["n_layers"] = args.layers
     return settings
 
 
@@ -173,7 +194,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.protocol == "random":
             raise UsageError(f"--protocol random: --loss {args.loss} learns from biased clicks and is scored on the "
                              "dataset's own test split (--protocol predefined)")
-        outcome = train_mnar(ds, settings, propensity=args.propensity, eta=args.eta, valid_ratio=args.mnar_valid_ratio,
+        outcome = train_mnar(ds, settings, propensity=args.propensity or "popularity",
+                             eta=0.5 if args.eta is None else args.eta,
+                             valid_ratio=0.2 if args.mnar_valid_ratio is None else args.mnar_valid_ratio,
                              seed=args.seed, k=tuple(args.k) if args.k else None, accelerator=args.accelerator,
                              progress=progress)
     else:
@@ -222,13 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"{'/'.join(cat.MNAR_LOSSES)} learn from MNAR clicks with propensities")
     p.add_argument("--dim", type=int, default=64, help="embedding size")
     p.add_argument("--layers", type=int, default=3, help="propagation layers (lightgcn, ngcf)")
-    p.add_argument("--epochs", type=int, default=100, help="maximum epochs")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 100; als: ALS sweeps, default 15)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 2048, or 256 for the MNAR losses (small click sets: more steps per epoch)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--reg", type=float, default=0.0, help="L2 on the batch's embedding rows")
-    p.add_argument("--n-neg", type=int, default=1, help="negatives per positive (pairwise losses)")
-    p.add_argument("--patience", type=int, default=10, help="epochs without validation gain before stopping")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--reg", type=float, default=None,
+                   help="L2 on the batch's embedding rows (default 0; als: ALS regularization, default 0.01)")
+    p.add_argument("--n-neg", type=int, default=None, help="negatives per positive (pairwise losses; default 1)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="epochs without validation gain before stopping (default 10)")
     p.add_argument("--protocol", choices=cat.PROTOCOLS, default=None,
                    help="random per-user holdout (default) or the dataset's own train/test split "
                         "(the MNAR losses always use the dataset's own split: predefined)")
@@ -239,18 +264,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cut-offs (default 10 20; 1 3 5 on shown-item test sets such as coat)")
     p.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto",
                    help="Lightning accelerator (auto takes a visible GPU)")
-    p.add_argument("--engine", choices=cat.ENGINES, default="auto",
+    p.add_argument("--engine", choices=cat.ENGINES, default=None,
                    help="auto: the fused CPU kernel for MF + BPR/BPO on CPU, Lightning otherwise")
     p.add_argument("--output", default=None, help="directory to save the trained model into")
+    p.add_argument("--alpha", type=float, default=None, help="als: confidence 1 + alpha x r (default 1)")
     g = p.add_argument_group("softmax-family losses (ssm, ccl, directau)")
     g.add_argument("--temperature", type=float, default=None, help="ssm: softmax temperature (default 1)")
     g.add_argument("--margin", type=float, default=None, help="ccl: cosine margin on negatives, in [-1, 1] (default 0.5)")
     g.add_argument("--gamma", type=float, default=None, help="directau: weight of uniformity (default 1)")
     g = p.add_argument_group(f"MNAR losses ({', '.join(cat.MNAR_LOSSES)})")
-    g.add_argument("--propensity", choices=cat.PROPENSITIES, default="popularity",
+    g.add_argument("--propensity", choices=cat.PROPENSITIES, default=None,
                    help="popularity: (clicks_i / max clicks)^eta; given: the dataset's own per-cell propensities; "
                         "logistic: P(rated) from user and item features (coat)")
-    g.add_argument("--eta", type=float, default=0.5, help="popularity propensity exponent (default 0.5)")
+    g.add_argument("--eta", type=float, default=None, help="popularity propensity exponent (default 0.5)")
     g.add_argument("--clip", type=float, default=None, help="clip propensities from below at this value (Rel-MF M)")
     g.add_argument("--local", choices=cat.LOCAL_LOSSES, default=None,
                    help="local loss (default: squared for relmf/snips/dr as in the official code, else log)")
@@ -258,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--negative-weight", type=float, default=None,
                    help="wmf: weight of unclicked cells (default 1); ccl: weight of the negatives' term (default 10)")
     g.add_argument("--steps-per-epoch", type=int, default=None, help="MNAR batches per epoch (default clicks/batch)")
-    g.add_argument("--mnar-valid-ratio", type=float, default=0.2,
+    g.add_argument("--mnar-valid-ratio", type=float, default=None,
                    help="share of each user's clicks held out to choose the epochs (by SNIPS-DCG), after which "
                         "the model is retrained on all clicks; 0 trains --epochs on all clicks")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output directory")

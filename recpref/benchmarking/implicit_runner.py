@@ -74,12 +74,9 @@ class ImplicitALS(_ImplicitFactorRunner):
                             iterations=iterations, num_threads=num_threads)
 
     def fit(self, train: Interactions, seed: int) -> None:
-        from implicit.cpu.als import AlternatingLeastSquares
+        from recpref.training.als import train_als
 
-        from threadpoolctl import threadpool_limits
-
-        # implicit's own advice: its solver is parallel, so BLAS must not also spawn threads.
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(random_state=seed, **self._kwargs)
-            model.fit(self._user_items(train), show_progress=False)
-        self._store(model)
+        kw = self._kwargs
+        user, item = train_als(train, factors=kw["factors"], reg=kw["regularization"], alpha=kw["alpha"],
+                               iterations=kw["iterations"], seed=seed, threads=kw["num_threads"])
+        self._user, self._item = torch.from_numpy(user), torch.from_numpy(item)

@@ -144,18 +144,48 @@ class MNARConfig(_FitSettings):
             raise ValueError(f"negative_weight applies to loss wmf, not {self.loss!r}")
 
 
-TrainConfig = PairwiseConfig | MNARConfig
+@dataclass(frozen=True)
+class ALSConfig:
+    """Weighted MF (Hu, Koren & Volinsky, ICDM 2008) solved by alternating least squares with
+    implicit's CPU solver: confidence C = 1 + ``alpha`` x R, L2 ``reg``, ``epochs`` ALS sweeps;
+    the model's ``dim`` is the number of factors. ``threads`` 0 = all cores (implicit's own
+    setting). The result is an `MF` like every other model, so recommend / evaluate / save / load
+    treat it alike."""
+
+    loss: cat.ALSLossName = "als"
+    epochs: int = 15
+    reg: float = 0.01
+    alpha: float = 1.0
+    seed: int = 0
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, cat.ALS_LOSSES)
+        check_int("epochs", self.epochs, 1)
+        check_float("reg", self.reg, low=0.0)
+        check_float("alpha", self.alpha, low=0.0)
+        check_int("seed", self.seed, 0)
+        check_int("threads", self.threads, 0)
+
+
+TrainConfig = PairwiseConfig | MNARConfig | ALSConfig
 """The settings of one training family (the family is the config's type)."""
+
+_FAMILIES: tuple[tuple[type[PairwiseConfig] | type[MNARConfig] | type[ALSConfig], tuple[str, ...], str], ...] = (
+    (PairwiseConfig, cat.PAIRWISE_LOSSES, "pairwise losses"),
+    (MNARConfig, cat.MNAR_LOSSES, "MNAR losses"),
+    (ALSConfig, cat.ALS_LOSSES, "ALS loss"),
+)
 
 
 def _names(cls: type) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
-def family_for(loss: str) -> type[PairwiseConfig] | type[MNARConfig]:
+def family_for(loss: str) -> type[PairwiseConfig] | type[MNARConfig] | type[ALSConfig]:
     """The training family (config type) that trains ``loss``."""
     check_choice("loss", loss, cat.LOSSES)
-    return MNARConfig if loss in cat.MNAR_LOSSES else PairwiseConfig
+    return next(cls for cls, losses, _ in _FAMILIES if loss in losses)
 
 
 def settings_keys(loss: str) -> set[str]:
@@ -166,22 +196,22 @@ def settings_keys(loss: str) -> set[str]:
 def settings_from_flat(**settings: Any) -> tuple[ModelConfig, TrainConfig]:
     """Route flat keyword settings (as `Recommender` and the CLI take them) to the model config
     and the training family chosen by ``loss``. A setting no config knows raises ``TypeError``;
-    one that belongs to the other family raises ``ValueError`` naming the losses that use it."""
+    one that belongs to another family raises ``ValueError`` naming the losses that use it."""
     loss = settings.get("loss", "bpr")
     family = family_for(loss)
-    other = PairwiseConfig if family is MNARConfig else MNARConfig
     model_keys, own = _names(ModelConfig), _names(family)
-    unknown = set(settings) - model_keys - own - _names(other)
+    known = model_keys.union(*(_names(cls) for cls, _, _ in _FAMILIES))
+    unknown = set(settings) - known
     if unknown:
-        raise TypeError(f"unknown setting(s) {sorted(unknown)}; valid: {sorted(model_keys | own | _names(other))}")
+        raise TypeError(f"unknown setting(s) {sorted(unknown)}; valid: {sorted(known)}")
     foreign = sorted(k for k in set(settings) - model_keys - own)
     if foreign:
-        kind = "MNAR losses " + ", ".join(cat.MNAR_LOSSES) if other is MNARConfig else \
-            "pairwise losses " + ", ".join(cat.PAIRWISE_LOSSES)
-        raise ValueError(f"setting(s) {foreign} apply to the {kind}, not loss {loss!r}")
+        kinds = [f"{what} {', '.join(losses)}" for cls, losses, what in _FAMILIES
+                 if cls is not family and set(foreign) & _names(cls)]
+        raise ValueError(f"setting(s) {foreign} apply to the {' or '.join(kinds)}, not loss {loss!r}")
     model = ModelConfig(**{k: v for k, v in settings.items() if k in model_keys})
     train = family(**{k: v for k, v in settings.items() if k in own})
-    if isinstance(train, MNARConfig) and model.model != "mf":
+    if isinstance(train, (MNARConfig, ALSConfig)) and model.model != "mf":
         raise ValueError(f"loss {loss!r} trains model mf only; got model {model.model!r}")
     return model, train
 

@@ -19,7 +19,7 @@ import torch
 from recpref.data import Interactions, Split
 from recpref.models import MF, Encoder
 from recpref.training.best import BestState, check_finite_training
-from recpref.training.config import MNARConfig, ModelConfig, PairwiseConfig, TrainConfig
+from recpref.training.config import ALSConfig, MNARConfig, ModelConfig, PairwiseConfig, TrainConfig
 from recpref.training.encoders import build_encoder
 from recpref.training.engine import Engine, choose_engine
 
@@ -133,7 +133,7 @@ def _fit_mnar(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) -> F
     return _run_lightning(module, dm, encoder, cfg, x, monitor, "lightning", devices=1)
 
 
-def _run_lightning(module: Any, dm: Any, encoder: Encoder, cfg: TrainConfig, x: FitInputs, monitor: str,
+def _run_lightning(module: Any, dm: Any, encoder: Encoder, cfg: PairwiseConfig | MNARConfig, x: FitInputs, monitor: str,
                    engine: Engine, devices: int | str | None = None) -> FitResult:
     from recpref.training.callbacks import BestWeights, HistoryLogger
     from recpref.training.lightning_engine import make_trainer, run_fit
@@ -185,8 +185,36 @@ def _fit_fused(encoder: MF, cfg: PairwiseConfig, x: FitInputs) -> FitResult:
     return FitResult(encoder, "fused", history, best.best_epoch if x.valid is not None else len(history) - 1)
 
 
+def _fit_als(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) -> FitResult:
+    """implicit's ALS solver; its factors become the MF's tables. With ``valid`` the fitted model
+    is scored once (ALS has no epochs to select between)."""
+    assert isinstance(cfg, ALSConfig) and isinstance(encoder, MF)
+    if x.propensity is not None or x.exposure is not None:
+        raise ValueError("propensity/exposure apply to the MNAR losses, not loss 'als'")
+    if x.accelerator not in ("auto", "cpu") or x.devices not in ("auto", 1):
+        raise ValueError(f"loss 'als' trains on one CPU (implicit's solver); got accelerator {x.accelerator!r}, "
+                         f"devices {x.devices!r}")
+    from recpref.training.als import train_als
+
+    user, item = train_als(x.train, factors=model.dim, reg=cfg.reg, alpha=cfg.alpha, iterations=cfg.epochs,
+                           seed=cfg.seed, threads=cfg.threads)
+    with torch.no_grad():
+        encoder.user_emb.weight.copy_(torch.from_numpy(user))
+        encoder.item_emb.weight.copy_(torch.from_numpy(item))
+    row: dict[str, float] = {"epoch": float(cfg.epochs - 1)}
+    if x.valid is not None:
+        from recpref.evaluation import evaluate
+
+        res = evaluate(encoder.score_all, x.train, x.valid, k=(20,), metrics=("recall", "ndcg"))
+        row.update({f"val/{name}": float(v) for name, v in res.metrics.items()})
+    if not (np.isfinite(user).all() and np.isfinite(item).all()):
+        raise FloatingPointError("ALS produced non-finite factors; raise reg or lower alpha")
+    return FitResult(encoder, "implicit-als", [row], cfg.epochs - 1)
+
+
 FAMILIES: dict[type, Callable[[Encoder, ModelConfig, Any, FitInputs], FitResult]] = {
     PairwiseConfig: _fit_pairwise,
     MNARConfig: _fit_mnar,
+    ALSConfig: _fit_als,
 }
 """Training families keyed by their config type."""

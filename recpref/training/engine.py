@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from recpref.training.config import ModelConfig, PairwiseConfig, TrainConfig
+from recpref.training.config import ALSConfig, ModelConfig, PairwiseConfig, TrainConfig
 
-Engine = Literal["fused", "lightning"]
+Engine = Literal["fused", "lightning", "implicit-als"]
 
 
 def on_cpu(accelerator: str) -> bool:
@@ -24,8 +24,10 @@ def choose_engine(model: ModelConfig, train: TrainConfig, *, accelerator: str = 
                   devices: int | str = "auto") -> Engine:
     """``engine="fused"`` or ``"auto"`` with MF, BPR/BPO, Adam, one CPU device -> the fused
     kernel (same batches and updates as Lightning, several times faster); everything else,
-    and anything on a GPU or several devices, -> Lightning. An explicit ``"fused"`` that cannot
+    and anything on a GPU or several devices, -> Lightning; ``als`` -> implicit's ALS solver. An explicit ``"fused"`` that cannot
     apply raises ``ValueError`` saying why."""
+    if isinstance(train, ALSConfig):
+        return "implicit-als"
     if not isinstance(train, PairwiseConfig):
         return "lightning"
     capable = model.model == "mf" and train.fused_capable
