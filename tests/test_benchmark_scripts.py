@@ -46,3 +46,10 @@ def test_gpu_step_script_runs_on_cpu_and_both_paths_train_alike() -> None:
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| mf |")]
     assert len(rows) == 2
     assert rows[0][4].strip() == rows[1][4].strip()  # same final train loss, eager and static-buffer paths
+
+
+def test_many_negatives_step_script_prints_every_loss() -> None:
+    text = _run(["benchmarks/many_negatives_step.py", "--dataset", "ml-100k", "--n-neg", "8", "--batch-size", "64",
+                 "--repeats", "1", "--losses", "bpr,ssm,ccl,directau"])
+    for loss in ("bpr", "ssm", "ccl", "directau"):
+        assert f"| {loss} |" in text
