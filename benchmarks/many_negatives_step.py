@@ -3,11 +3,13 @@
 
     .venv/bin/python benchmarks/many_negatives_step.py --dataset gowalla --n-neg 1000 --repeats 5
 
-For each loss, one optimiser step of recpref's own path (the batch stream's per-positive exact
-negatives, PreferenceModule's objective, backward, Adam) is timed, median of ``--repeats`` after a
-warm-up, next to: the sampling of that batch alone, and the plain matmul a shared negative pool
-would need, scores (B, d) @ (d, N) forward and backward. The ratio step / matmul says how far the
-step is from matmul-bound. Batch 2048, MF dim 64 unless given.
+For each loss, one optimiser step of recpref's own path (the batch stream's negatives,
+PreferenceModule's objective, backward, Adam) is timed, median of ``--repeats`` after a warm-up,
+with N exact negatives per positive ("per-positive") and with one shared pool of N uniform items
+per step, the user's own items masked ("shared pool", losses bpr/ssm/ccl), next to the sampling
+of that batch alone and the plain matmul the pool needs, scores (B, d) @ (d, N) forward and
+backward. The ratio step / matmul says how far the step is from matmul-bound. Batch 2048, MF dim
+64 unless given.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 import data_loaders
 from recpref.models import MF
 from recpref.modules import PreferenceModule
-from recpref.modules.objectives import LossSettings
+from recpref.modules.objectives import POOL_OBJECTIVES, LossSettings
 from recpref.sampling.batches import build_batches
 
 
@@ -52,33 +54,47 @@ def main() -> None:
     print(f"# {args.dataset}: {train.n_users} users x {train.n_items} items; batch {b}, {n} negatives per positive, "
           f"MF dim {d}; {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"median of {args.repeats} after a warm-up")
-    batches = build_batches(train, batch_size=b, n_neg=n, negatives="uniform", stream="shuffle", steps=1, seed=0,
+    per_pos = build_batches(train, batch_size=b, n_neg=n, negatives="uniform", stream="shuffle", steps=1, seed=0,
                             steps_per_call=1)
-    batch = next(iter(batches))
+    pooled = build_batches(train, batch_size=b, n_neg=1, negatives="uniform", stream="shuffle", steps=1, seed=0,
+                           steps_per_call=1, pool=n)
+    batch, pbatch = next(iter(per_pos)), next(iter(pooled))
     users, pos, neg = batch["users"][0], batch["pos"][0], batch["neg"][0]
-    sample_s = _median_seconds(lambda: next(iter(batches)), args.repeats)
+    pool, mask = pbatch["neg"][0], pbatch["neg_mask"][0]
+    sample_s = _median_seconds(lambda: next(iter(per_pos)), args.repeats)
+    pool_sample_s = _median_seconds(lambda: next(iter(pooled)), args.repeats)
     u = torch.randn(b, d, requires_grad=True)
-    pool = torch.randn(n, d, requires_grad=True)
+    pool_emb = torch.randn(n, d, requires_grad=True)
 
     def matmul() -> None:
-        (u @ pool.T).sum().backward()
+        (u @ pool_emb.T).sum().backward()
 
     matmul_s = _median_seconds(matmul, args.repeats)
-    print("| loss | step s | sampling s | matmul (B,d)@(d,N) fwd+bwd s | step / matmul |")
-    print("|---|---|---|---|---|")
+    print("| loss | negatives | step s | sampling s | matmul (B,d)@(d,N) fwd+bwd s | step / matmul |")
+    print("|---|---|---|---|---|---|")
     for loss in args.losses.split(","):
-        torch.manual_seed(0)
-        model = MF(train.n_users, train.n_items, d)
-        module = PreferenceModule(model, loss=loss, lr=1e-3, reg=0.0, loss_settings=LossSettings())  # type: ignore[arg-type]
-        opt = torch.optim.Adam(module.parameters(), lr=1e-3, fused=True)
+        for mode in ("per-positive", "shared pool"):
+            if mode == "shared pool" and loss not in POOL_OBJECTIVES:
+                continue
+            torch.manual_seed(0)
+            model = MF(train.n_users, train.n_items, d)
+            module = PreferenceModule(model, loss=loss, lr=1e-3, reg=0.0, loss_settings=LossSettings(),  # type: ignore[arg-type]
+                                      neg_pool=n if mode == "shared pool" else None)
+            opt = torch.optim.Adam(module.parameters(), lr=1e-3, fused=True)
+            pool_objective = POOL_OBJECTIVES[loss](LossSettings()) if mode == "shared pool" else None
 
-        def step() -> None:
-            opt.zero_grad(set_to_none=True)
-            module._step_loss(users, pos, neg).backward()
-            opt.step()
+            def step() -> None:
+                opt.zero_grad(set_to_none=True)
+                if pool_objective is not None:
+                    pool_objective(model, users, pos, pool, mask).loss.backward()
+                else:
+                    module._step_loss(users, pos, neg).backward()
+                opt.step()
 
-        step_s = _median_seconds(step, args.repeats)
-        print(f"| {loss} | {step_s:.4f} | {sample_s:.4f} | {matmul_s:.4f} | {step_s / matmul_s:.1f}x |", flush=True)
+            step_s = _median_seconds(step, args.repeats)
+            sampled = pool_sample_s if mode == "shared pool" else sample_s
+            print(f"| {loss} | {mode} | {step_s:.4f} | {sampled:.4f} | {matmul_s:.4f} | {step_s / matmul_s:.1f}x |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_si
          "engine": "--engine", "clip": "--clip", "local": "--local", "nonneg": "--nonneg",
          "negative_weight": "--negative-weight", "steps_per_epoch": "--steps-per-epoch", "loss": "--loss",
          "model": "--model", "protocol": "--protocol", "propensity": "--propensity", "eta": "--eta",
-         "temperature": "--temperature", "margin": "--margin", "gamma": "--gamma", "alpha": "--alpha"}
+         "temperature": "--temperature", "margin": "--margin", "gamma": "--gamma", "alpha": "--alpha",
+         "neg_pool": "--neg-pool", "mask_pool": "--no-pool-mask"}
 
 
 class UsageError(Exception):
@@ -129,6 +130,11 @@ def _refuse(args: argparse.Namespace, names: tuple[str, ...], owners: str) -> No
                          f"not --loss {args.loss}")
 
 
+def _refuse_flag(given: bool, flag: str, loss: str) -> None:
+    if given:
+        raise UsageError(f"{flag} applies with --neg-pool (losses bpr, ssm, ccl), not --loss {loss}")
+
+
 MNAR_FLAGS = ("clip", "local", "nonneg", "steps_per_epoch", "mnar_valid_ratio", "propensity", "eta")
 SOFTMAX_FLAGS = ("temperature", "margin", "gamma")
 SGD_FLAGS = ("lr", "patience", "batch_size")
@@ -142,7 +148,8 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     softmax = "softmax-family losses (ssm, ccl, directau)"
     if args.loss in cat.ALS_LOSSES:
         _refuse(args, MNAR_FLAGS + SOFTMAX_FLAGS + ("negative_weight",), f"{mnar} or the {softmax}")
-        _refuse(args, SGD_FLAGS + ("n_neg", "engine"), "gradient-trained losses")
+        _refuse(args, SGD_FLAGS + ("n_neg", "engine", "neg_pool"), "gradient-trained losses")
+        _refuse_flag(args.no_pool_mask, "--no-pool-mask", args.loss)
         settings["reg"] = 0.01 if args.reg is None else args.reg
         settings["epochs"] = 15 if args.epochs is None else args.epochs
         if args.alpha is not None:
@@ -153,7 +160,8 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
                     reg=0.0 if args.reg is None else args.reg, epochs=100 if args.epochs is None else args.epochs)
     if args.loss in cat.MNAR_LOSSES:
         _refuse(args, SOFTMAX_FLAGS, softmax)
-        _refuse(args, ("n_neg", "engine"), "pairwise losses")
+        _refuse(args, ("n_neg", "engine", "neg_pool"), "pairwise losses")
+        _refuse_flag(args.no_pool_mask, "--no-pool-mask", args.loss)
         local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
         settings.update(batch_size=args.batch_size or 256, local=local, clip=args.clip, nonneg=args.nonneg,
                         steps_per_epoch=args.steps_per_epoch)
@@ -163,9 +171,11 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     _refuse(args, MNAR_FLAGS, mnar)
     settings.update(batch_size=args.batch_size or 2048, n_neg=1 if args.n_neg is None else args.n_neg,
                     engine=args.engine or "auto", monitor_k=max(args.k or [20]))
-    for name in ("temperature", "margin", "negative_weight", "gamma"):
+    for name in ("temperature", "margin", "negative_weight", "gamma", "neg_pool"):
         if getattr(args, name) is not None:  # validated by the config: each belongs to one loss
             settings[name] = getattr(args, name)
+    if args.no_pool_mask:
+        settings["mask_pool"] = False
     if args.model != "mf":
         settings["n_layers"] = args.layers
     return settings
@@ -252,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reg", type=float, default=None,
                    help="L2 on the batch's embedding rows (default 0; als: ALS regularization, default 0.01)")
     p.add_argument("--n-neg", type=int, default=None, help="negatives per positive (pairwise losses; default 1)")
+    p.add_argument("--neg-pool", type=int, default=None,
+                   help="bpr/ssm/ccl: one shared pool of this many uniform negatives per step instead of --n-neg "
+                        "(scores by one matmul)")
+    p.add_argument("--no-pool-mask", action="store_true",
+                   help="keep a user's own items that land in the shared pool as negatives (default: left out)")
     p.add_argument("--patience", type=int, default=None,
                    help="epochs without validation gain before stopping (default 10)")
     p.add_argument("--protocol", choices=cat.PROTOCOLS, default=None,

@@ -63,7 +63,8 @@ class PreferenceDataModule(EpochStreamDataModule):
     def __init__(self, split: Split, *, batch_size: int = 2048, n_neg: int = 1,
                  negatives: NegativeKind = "uniform", popularity_exponent: float = 0.75,
                  stream: PositiveStream = "interactions", steps_per_epoch: int | None = None,
-                 seed: int = 0, steps_per_call: int = 16, device: str | torch.device | None = None) -> None:
+                 seed: int = 0, steps_per_call: int = 16, device: str | torch.device | None = None,
+                 neg_pool: int | None = None, mask_pool: bool = True) -> None:
         super().__init__()
         self.sample_device = None if device is None else torch.device(device)
         for name, value in (("steps_per_call", steps_per_call), ("batch_size", batch_size), ("n_neg", n_neg)):
@@ -71,6 +72,7 @@ class PreferenceDataModule(EpochStreamDataModule):
         check_choice("negatives", negatives, NEGATIVES)
         check_choice("stream", stream, STREAMS)
         self.steps_per_call = steps_per_call
+        self.neg_pool, self.mask_pool = neg_pool, mask_pool
         self.split = split
         self.batch_size, self.n_neg, self.seed = batch_size, n_neg, seed
         self.negatives_kind: NegativeKind = negatives
@@ -83,4 +85,5 @@ class PreferenceDataModule(EpochStreamDataModule):
         return build_batches(self.split.train, batch_size=self.batch_size, n_neg=self.n_neg,
                              negatives=self.negatives_kind, popularity_exponent=self.popularity_exponent,
                              stream=self.stream, steps=self.steps, seed=self.seed,
-                             steps_per_call=self.steps_per_call, device=self.sample_device or device)
+                             steps_per_call=self.steps_per_call, device=self.sample_device or device,
+                             pool=self.neg_pool, mask_pool=self.mask_pool)

@@ -30,7 +30,7 @@ from recpref.losses import (
 from recpref.losses.softmax import ccl_loss, directau_loss, sampled_softmax_loss
 from recpref.models import Encoder
 
-__all__ = ["MNAR_OBJECTIVES", "PAIRWISE_OBJECTIVES", "LossSettings", "Objective", "PairwiseObjective"]
+__all__ = ["MNAR_OBJECTIVES", "PAIRWISE_OBJECTIVES", "POOL_OBJECTIVES", "LossSettings", "Objective", "PairwiseObjective"]
 
 
 class Objective(NamedTuple):
@@ -118,6 +118,63 @@ def _directau(s: LossSettings) -> PairwiseObjective:
         return Objective(directau_loss(u, i, gamma=s.gamma), ())
 
     return objective
+
+
+class PoolObjective(Protocol):
+    def __call__(self, model: Encoder, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
+                 mask: torch.Tensor | None) -> Objective: ...
+
+
+def _layer0_rows(model: Encoder, users: torch.Tensor, pos: torch.Tensor,
+                 pool: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The trained (layer-0) rows of the batch's users, positives and the pool, for L2."""
+    ego = getattr(model, "ego_embeddings", None)
+    if ego is not None:
+        u, i = ego(users, pos)
+        return u, i, ego(users[:1], pool)[1]
+    emb_u: torch.Tensor = getattr(model, "user_emb").weight
+    emb_i: torch.Tensor = getattr(model, "item_emb").weight
+    return emb_u.index_select(0, users), emb_i.index_select(0, pos), emb_i.index_select(0, pool)
+
+
+def _pool_scores(model: Encoder, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
+                 cosine: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positive scores (B,) and pool scores (B, M): one (B, d) @ (d, M) matmul, no (B, M, d) gather."""
+    u_all, i_all = model.embed()
+    u, ip, ipool = u_all.index_select(0, users), i_all.index_select(0, pos), i_all.index_select(0, pool)
+    if cosine:
+        u, ip, ipool = F.normalize(u, dim=-1), F.normalize(ip, dim=-1), F.normalize(ipool, dim=-1)
+    return (u * ip).sum(-1), u @ ipool.T
+
+
+def _pool(loss: str, s: LossSettings) -> PoolObjective:
+    def objective(model: Encoder, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
+                  mask: torch.Tensor | None) -> Objective:
+        """Masked pool entries (the user's own items) contribute nothing; means still divide by M."""
+        s_pos, s_pool = _pool_scores(model, users, pos, pool, cosine=loss == "ccl")
+        if loss == "ccl":
+            if mask is not None:
+                s_pool = s_pool.masked_fill(mask, -1.0)  # below any margin: no hinge term
+            value = ccl_loss(s_pos, s_pool, margin=s.margin, negative_weight=s.negative_weight)
+        else:
+            if mask is not None:
+                s_pool = s_pool.masked_fill(mask, float("-inf"))
+            if loss == "ssm":  # the pool is uniform with replacement: q = 1 / n_items exactly
+                log_q = torch.full((), -math.log(model.n_items), device=s_pool.device, dtype=s_pool.dtype)
+                value = sampled_softmax_loss(s_pos, s_pool, temperature=s.temperature, log_q=log_q)
+            else:
+                value = bpr_loss(s_pos, s_pool)
+        return Objective(value, _layer0_rows(model, users, pos, pool))
+
+    return objective
+
+
+POOL_OBJECTIVES: dict[str, Callable[[LossSettings], PoolObjective]] = {
+    "bpr": lambda s: _pool("bpr", s),
+    "ssm": lambda s: _pool("ssm", s),
+    "ccl": lambda s: _pool("ccl", s),
+}
+"""Objectives against a shared negative pool per step (`PairwiseConfig.neg_pool`)."""
 
 
 PAIRWISE_OBJECTIVES: dict[str, Callable[[LossSettings], PairwiseObjective]] = {

@@ -20,7 +20,7 @@ from recpref.data import Interactions
 from recpref.losses import l2_regularization
 from recpref.models import MF, Encoder
 from recpref.modules.graph_step import GraphStep
-from recpref.modules.objectives import PAIRWISE_OBJECTIVES, LossSettings
+from recpref.modules.objectives import PAIRWISE_OBJECTIVES, POOL_OBJECTIVES, LossSettings
 
 __all__ = ["LossName", "OptimizerName", "PreferenceModule", "nbpo_flip_model"]
 
@@ -31,7 +31,9 @@ class PreferenceModule(pl.LightningModule):
     ``model`` scores user-item pairs. NBPO losses also need ``flip_model``, the second
     low-rank factorisation whose sigmoid is the per user-item flip rate (created as an MF of
     ``flip_dim`` when not given). ``loss_settings`` holds the softmax-family losses'
-    hyperparameters (temperature, margin, negative weight, gamma). ``reg`` multiplies the L2 of the batch's layer-0
+    hyperparameters (temperature, margin, negative weight, gamma); with ``neg_pool`` the batches
+    carry one shared pool per step and the objective scores it by one matmul
+    (`recpref.modules.objectives.POOL_OBJECTIVES`; eager steps). ``reg`` multiplies the L2 of the batch's layer-0
     embeddings divided by the batch size (LightGCN/NGCF code); ``reg_flip`` the same for the
     flip model. Validation, when ``eval_train``/``eval_target`` are set, logs
     ``val/<metric>@<k>`` computed by `recpref.evaluation.evaluate`.
@@ -60,6 +62,7 @@ class PreferenceModule(pl.LightningModule):
         eval_batch_size: int = 1024,
         step_mode: Literal["auto", "eager", "graph"] = "auto",
         loss_settings: LossSettings | None = None,
+        neg_pool: int | None = None,
     ) -> None:
         super().__init__()
         check_choice("step_mode", step_mode, ("auto", "eager", "graph"))
@@ -74,6 +77,9 @@ class PreferenceModule(pl.LightningModule):
         self.loss_name: LossName = loss
         self.loss_settings = loss_settings or LossSettings()
         self._objective = PAIRWISE_OBJECTIVES[loss](self.loss_settings)  # resolved once, not per step
+        if neg_pool is not None and loss not in POOL_OBJECTIVES:
+            raise ValueError(f"neg_pool applies to loss {', '.join(POOL_OBJECTIVES)}, not {loss!r}")
+        self._pool_objective = POOL_OBJECTIVES[loss](self.loss_settings) if neg_pool is not None else None
         self.flip_model = flip_model
         if loss.startswith("nbpo") and flip_model is None:
             self.flip_model = nbpo_flip_model(model.n_users, model.n_items, flip_dim)
@@ -81,10 +87,10 @@ class PreferenceModule(pl.LightningModule):
         self.eval_k = tuple(eval_k)
         self.step_mode = step_mode
         capturable = model.capturable and (self.flip_model is None or self.flip_model.capturable)
-        if step_mode == "graph" and not (capturable and optimizer == "adam"):
+        if step_mode == "graph" and not (capturable and optimizer == "adam" and neg_pool is None):
             raise ValueError(f"step_mode 'graph' needs Adam and capturable encoders; got optimizer {optimizer!r}, "
                              f"{type(model).__name__} (capturable: {model.capturable})")
-        self._capturable = capturable and optimizer == "adam"
+        self._capturable = capturable and optimizer == "adam" and neg_pool is None
         self._graph: GraphStep | None = None
 
     # ----------------------------------------------------------------- training
@@ -117,7 +123,9 @@ class PreferenceModule(pl.LightningModule):
         opt = self.optimizers()
         assert isinstance(opt, LightningOptimizer)
         total = torch.zeros((), device=users.device)
-        if self._uses_graph():
+        if self._pool_objective is not None:
+            total = self._pool_steps(opt, users, pos, neg, batch.get("neg_mask"))
+        elif self._uses_graph():
             if self._graph is None:
                 raw = opt.optimizer
                 self._graph = GraphStep(self._raw_step, lambda: raw.zero_grad(set_to_none=True),
@@ -150,6 +158,23 @@ class PreferenceModule(pl.LightningModule):
 
     def on_train_start(self) -> None:
         self._graph = None  # each fit captures anew (weights and optimiser state may have moved)
+
+    def _pool_steps(self, opt: LightningOptimizer, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
+                    mask: torch.Tensor | None) -> torch.Tensor:
+        """Steps against a shared pool: users/pos (S, B), pool (S, M), mask (S, B, M) or None."""
+        assert self._pool_objective is not None
+        if pool.dim() != 2 or pool.shape[0] != users.shape[0]:
+            raise ValueError(f"a pooled batch needs neg (S, M); got {tuple(pool.shape)} for users {tuple(users.shape)}")
+        total = torch.zeros((), device=users.device)
+        reg = self.hparams["reg"]
+        for s in range(users.shape[0]):
+            obj = self._pool_objective(self.model, users[s], pos[s], pool[s], None if mask is None else mask[s])
+            loss = obj.loss + reg * l2_regularization(*obj.rows, batch_size=len(users[s])) if reg else obj.loss
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt.step()
+            total = total + loss.detach()
+        return total
 
     def _eager_steps(self, opt: LightningOptimizer, users: torch.Tensor, pos: torch.Tensor,
                      neg: torch.Tensor) -> torch.Tensor:

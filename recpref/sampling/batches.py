@@ -45,10 +45,14 @@ class SampledBatches(IterableDataset[dict[str, torch.Tensor]]):
     """
 
     def __init__(self, positives: PositiveSampler, negatives: NegativeSampler, *, batch_size: int,
-                 n_neg: int, steps: int, seed: int, steps_per_call: int = 1) -> None:
+                 n_neg: int, steps: int, seed: int, steps_per_call: int = 1, pool: int | None = None,
+                 mask_pool: bool = True) -> None:
         for name, value in (("batch_size", batch_size), ("n_neg", n_neg), ("steps", steps),
                             ("steps_per_call", steps_per_call)):
             check_int(name, value, 1)
+        if pool is not None:
+            check_int("pool", pool, 1)
+        self.pool, self.mask_pool = pool, mask_pool
         self.positives, self.negatives = positives, negatives
         self.batch_size, self.n_neg, self.steps, self.seed = batch_size, n_neg, steps, seed
         self.steps_per_call = steps_per_call
@@ -70,13 +74,29 @@ class SampledBatches(IterableDataset[dict[str, torch.Tensor]]):
         for start in range(0, self.steps, self.steps_per_call):
             s = min(self.steps_per_call, self.steps - start)
             users, pos = all_users[start * b:(start + s) * b], all_pos[start * b:(start + s) * b]
+            if self.pool is not None:
+                yield self._pooled(users.view(s, b), pos.view(s, b), gen)
+                continue
             neg = self.negatives.sample(users, self.n_neg, gen)
             yield {"users": users.view(s, b), "pos": pos.view(s, b), "neg": neg.view(s, b, self.n_neg)}
+
+    def _pooled(self, users: torch.Tensor, pos: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """One shared pool of ``pool`` items per step, uniform over the catalogue with replacement:
+        ``neg`` (S, M); with ``mask_pool`` also ``neg_mask`` (S, B, M), True where the pool item is
+        one of the row's user's training items (the losses leave those out)."""
+        assert self.pool is not None
+        pool = torch.randint(self.positives.n_items, (users.shape[0], self.pool), generator=gen,
+                             device=self.positives.device)
+        batch = {"users": users, "pos": pos, "neg": pool}
+        if self.mask_pool:
+            batch["neg_mask"] = self.negatives.is_positive(users.unsqueeze(-1), pool.unsqueeze(1))
+        return batch
 
 
 def build_batches(train: Interactions, *, batch_size: int, n_neg: int, negatives: NegativeKind,
                   stream: PositiveStream, steps: int, seed: int, steps_per_call: int,
-                  popularity_exponent: float = 0.75, device: torch.device | str = "cpu") -> SampledBatches:
+                  popularity_exponent: float = 0.75, device: torch.device | str = "cpu", pool: int | None = None,
+                  mask_pool: bool = True) -> SampledBatches:
     """The samplers and batch stream every MF/graph trainer draws from (Lightning and fused
     alike), so the same settings and seed give the same batches."""
     check_choice("negatives", negatives, NEGATIVES)
@@ -85,4 +105,4 @@ def build_batches(train: Interactions, *, batch_size: int, n_neg: int, negatives
         else PopularitySampler(train, exponent=popularity_exponent, smoothing=1.0, device=device)
     )
     return SampledBatches(PositiveSampler(train, stream, device=device), neg, batch_size=batch_size, n_neg=n_neg,
-                          steps=steps, seed=seed, steps_per_call=steps_per_call)
+                          steps=steps, seed=seed, steps_per_call=steps_per_call, pool=pool, mask_pool=mask_pool)

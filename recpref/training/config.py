@@ -55,13 +55,20 @@ class _FitSettings:
         check_int("monitor_k", self.monitor_k, 1)
 
 
+POOL_LOSSES = ("bpr", "ssm", "ccl")
+"""Losses that train against a shared negative pool (``neg_pool``)."""
+
+
 @dataclass(frozen=True)
 class PairwiseConfig(_FitSettings):
     """Learning from sampled (user, positive, negatives) triples: BPR, BPO, NBPO (methods.md
     section 1), sampled softmax ``ssm``, SimpleX's cosine contrastive ``ccl`` and ``directau``
     (see `recpref.losses.softmax`). ``flip_dim``/``reg_flip`` size and regularise NBPO's
     flip-rate model; ``temperature`` belongs to ssm, ``margin``/``negative_weight`` to ccl,
-    ``gamma`` to directau; each is refused with another loss. ``engine``: see
+    ``gamma`` to directau; each is refused with another loss. ``neg_pool`` M (bpr, ssm, ccl) draws
+    one shared pool of M uniform items per step instead of ``n_neg`` per positive: scores (B, M)
+    by one matmul; ``mask_pool`` leaves each user's own items in the pool out of the loss.
+    ``engine``: see
     `recpref.training.choose_engine`."""
 
     loss: cat.PairwiseLossName = "bpr"
@@ -73,6 +80,8 @@ class PairwiseConfig(_FitSettings):
     engine: cat.EngineName = "auto"
     flip_dim: int = 50
     reg_flip: float = 1e-4
+    neg_pool: int | None = None
+    mask_pool: bool = True
     temperature: float = 1.0
     margin: float = 0.5  # RecBole's SimpleX.yaml (see recpref.losses.softmax.ccl_loss)
     negative_weight: float = 10.0
@@ -91,6 +100,16 @@ class PairwiseConfig(_FitSettings):
         check_float("reg_flip", self.reg_flip, low=0.0)
         if not self.loss.startswith("nbpo") and (self.flip_dim, self.reg_flip) != (50, 1e-4):
             raise ValueError(f"flip_dim and reg_flip apply to the NBPO losses only, not loss {self.loss!r}")
+        if self.neg_pool is not None:
+            check_int("neg_pool", self.neg_pool, 1)
+            if self.loss not in POOL_LOSSES:
+                raise ValueError(f"neg_pool applies to loss {', '.join(POOL_LOSSES)}, not {self.loss!r}")
+            if self.n_neg != 1:
+                raise ValueError("n_neg and neg_pool exclude each other: a shared pool replaces per-positive negatives")
+            if self.negatives != "uniform":
+                raise ValueError("neg_pool draws uniform items; negatives 'popularity' applies to per-positive negatives")
+        elif self.mask_pool is not True:
+            raise ValueError("mask_pool applies with neg_pool only")
         check_float("temperature", self.temperature, low=0.0, low_open=True)
         check_float("margin", self.margin, low=-1.0, high=1.0)
         check_float("negative_weight", self.negative_weight, low=0.0)
@@ -107,7 +126,7 @@ class PairwiseConfig(_FitSettings):
     def fused_capable(self) -> bool:
         """Whether the fused CPU kernel implements this loss and optimiser (MF is checked by
         `recpref.training.choose_engine`)."""
-        return self.loss in ("bpr", "bpo") and self.optimizer == "adam"
+        return self.loss in ("bpr", "bpo") and self.optimizer == "adam" and self.neg_pool is None
 
 
 @dataclass(frozen=True)
