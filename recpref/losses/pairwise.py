@@ -21,12 +21,15 @@ def _reduce(per_sample: torch.Tensor, weight: torch.Tensor | None) -> torch.Tens
     return (weight * per_sample).mean()
 
 
-def _neg_2d(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+def _neg_2d(pos: torch.Tensor, neg: torch.Tensor, pos_name: str = "pos", neg_name: str = "neg") -> torch.Tensor:
+    """pos (B,) and neg (B,) or (B, K), K >= 1 -> neg as (B, K); a clear error naming the arguments otherwise."""
     if pos.dim() != 1:
-        raise ValueError(f"pos must have shape (B,), got {tuple(pos.shape)}")
+        raise ValueError(f"{pos_name} must have shape (B,), got {tuple(pos.shape)}")
     neg = neg.unsqueeze(-1) if neg.dim() == 1 else neg
-    if neg.dim() != 2 or neg.shape[0] != pos.shape[0]:
-        raise ValueError(f"neg must have shape (B,) or (B, K) with B={pos.shape[0]}, got {tuple(neg.shape)}")
+    if neg.dim() != 2 or neg.shape[0] != pos.shape[0] or neg.shape[1] < 1:
+        raise ValueError(
+            f"{neg_name} must have shape (B,) or (B, K) with B={pos.shape[0]}, K>=1, got {tuple(neg.shape)}"
+        )
     return neg
 
 

@@ -15,31 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from recpref.losses.pairwise import _neg_2d, _reduce
+
 __all__ = ["ccl_loss", "directau_loss", "full_softmax_loss", "sampled_softmax_loss"]
-
-
-def _reduce(per_sample: Tensor, weight: Tensor | None) -> Tensor:
-    if weight is None:
-        return per_sample.mean()
-    if weight.shape != per_sample.shape:
-        raise ValueError(f"weight has shape {tuple(weight.shape)}, expected {tuple(per_sample.shape)}")
-    return (weight * per_sample).mean()
 
 
 def _check_temperature(temperature: float) -> None:
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-
-
-def _neg_2d(pos: Tensor, neg: Tensor, pos_name: str = "pos", neg_name: str = "neg") -> Tensor:
-    if pos.dim() != 1:
-        raise ValueError(f"{pos_name} must have shape (B,), got {tuple(pos.shape)}")
-    neg = neg.unsqueeze(-1) if neg.dim() == 1 else neg
-    if neg.dim() != 2 or neg.shape[0] != pos.shape[0] or neg.shape[1] < 1:
-        raise ValueError(
-            f"{neg_name} must have shape (B,) or (B, N) with B={pos.shape[0]}, N>=1, got {tuple(neg.shape)}"
-        )
-    return neg
 
 
 def sampled_softmax_loss(
