@@ -28,9 +28,9 @@ from recpref.losses import (
     wmf_loss,
 )
 from recpref.losses.softmax import ccl_loss, directau_loss, sampled_softmax_loss
-from recpref.models import Encoder
+from recpref.models import MF, Encoder
 
-__all__ = ["MNAR_OBJECTIVES", "PAIRWISE_OBJECTIVES", "POOL_OBJECTIVES", "LossSettings", "Objective", "PairwiseObjective"]
+__all__ = ["MNAR_OBJECTIVES", "PAIRWISE_OBJECTIVES", "POOL_OBJECTIVES", "LossSettings", "layer0_rows", "Objective", "PairwiseObjective"]
 
 
 class Objective(NamedTuple):
@@ -93,16 +93,32 @@ def _ssm(s: LossSettings) -> PairwiseObjective:
     return objective
 
 
-def _representations(model: Encoder, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Final user (B, d) and item (*items.shape, d) representations (after propagation)."""
+def _representations(model: Encoder, users: torch.Tensor, *items: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Final user (B, d) and item (*shape, d) representations (after propagation) of ``users`` and
+    of each item index tensor, from one ``embed()`` (one propagation for graph encoders)."""
     u_all, i_all = model.embed()
-    return u_all.index_select(0, users), i_all.index_select(0, items.reshape(-1)).view(*items.shape, -1)
+    return (u_all.index_select(0, users),
+            *(i_all.index_select(0, it.reshape(-1)).view(*it.shape, -1) for it in items))
+
+
+def layer0_rows(model: Encoder, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer-0 (trained) embedding rows of ``users`` (B, d) and ``items`` (*shape, d) for L2:
+    graph encoders expose them (``ego_embeddings``), MF uses its tables."""
+    ego = getattr(model, "ego_embeddings", None)
+    if ego is not None:
+        u, i = ego(users, items)
+        return u, i
+    if isinstance(model, MF):
+        # index_select: its backward (index_add) is much cheaper on CPU than embedding's
+        return (model.user_emb.weight.index_select(0, users),
+                model.item_emb.weight.index_select(0, items.reshape(-1)).view(*items.shape, model.dim))
+    raise TypeError(f"cannot regularise {type(model).__name__}: it exposes no ego_embeddings()")
 
 
 def _ccl(s: LossSettings) -> PairwiseObjective:
     def objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
                   neg: torch.Tensor) -> Objective:
-        u, items = _representations(model, users, torch.cat([pos.unsqueeze(1), neg], 1))
+        u, items = _representations(model, users, torch.cat([pos.unsqueeze(1), neg], 1))  # one gather
         cos = torch.einsum("bd,bkd->bk", F.normalize(u, dim=-1), F.normalize(items, dim=-1))
         loss = ccl_loss(cos[:, 0], cos[:, 1:], margin=s.margin, negative_weight=s.negative_weight)
         return Objective(loss, ())  # L2 rows gathered by the module (layer-0 embeddings)
@@ -125,54 +141,51 @@ class PoolObjective(Protocol):
                  mask: torch.Tensor | None) -> Objective: ...
 
 
-def _layer0_rows(model: Encoder, users: torch.Tensor, pos: torch.Tensor,
-                 pool: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The trained (layer-0) rows of the batch's users, positives and the pool, for L2."""
-    ego = getattr(model, "ego_embeddings", None)
-    if ego is not None:
-        u, i = ego(users, pos)
-        return u, i, ego(users[:1], pool)[1]
-    emb_u: torch.Tensor = getattr(model, "user_emb").weight
-    emb_i: torch.Tensor = getattr(model, "item_emb").weight
-    return emb_u.index_select(0, users), emb_i.index_select(0, pos), emb_i.index_select(0, pool)
-
-
-def _pool_scores(model: Encoder, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
-                 cosine: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positive scores (B,) and pool scores (B, M): one (B, d) @ (d, M) matmul, no (B, M, d) gather."""
-    u_all, i_all = model.embed()
-    u, ip, ipool = u_all.index_select(0, users), i_all.index_select(0, pos), i_all.index_select(0, pool)
-    if cosine:
-        u, ip, ipool = F.normalize(u, dim=-1), F.normalize(ip, dim=-1), F.normalize(ipool, dim=-1)
-    return (u * ip).sum(-1), u @ ipool.T
-
-
-def _pool(loss: str, s: LossSettings) -> PoolObjective:
+def _pool_objective(cosine: bool, pool_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int],
+                                                     torch.Tensor]) -> PoolObjective:
     def objective(model: Encoder, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
                   mask: torch.Tensor | None) -> Objective:
-        """Masked pool entries (the user's own items) contribute nothing; means still divide by M."""
-        s_pos, s_pool = _pool_scores(model, users, pos, pool, cosine=loss == "ccl")
-        if loss == "ccl":
-            if mask is not None:
-                s_pool = s_pool.masked_fill(mask, -1.0)  # below any margin: no hinge term
-            value = ccl_loss(s_pos, s_pool, margin=s.margin, negative_weight=s.negative_weight)
-        else:
-            if mask is not None:
-                s_pool = s_pool.masked_fill(mask, float("-inf"))
-            if loss == "ssm":  # the pool is uniform with replacement: q = 1 / n_items exactly
-                log_q = torch.full((), -math.log(model.n_items), device=s_pool.device, dtype=s_pool.dtype)
-                value = sampled_softmax_loss(s_pos, s_pool, temperature=s.temperature, log_q=log_q)
-            else:
-                value = bpr_loss(s_pos, s_pool)
-        return Objective(value, _layer0_rows(model, users, pos, pool))
+        """Positive scores (B,) and pool scores (B, M) by one (B, d) @ (d, M) matmul (no (B, M, d)
+        gather); masked pool entries (the user's own items) contribute nothing, means still divide
+        by M. L2 rows: the batch's users and positives and the pool's items, once each."""
+        u, ip, ipool = _representations(model, users, pos, pool)
+        if cosine:
+            u, ip, ipool = F.normalize(u, dim=-1), F.normalize(ip, dim=-1), F.normalize(ipool, dim=-1)
+        value = pool_loss((u * ip).sum(-1), u @ ipool.T, mask, model.n_items)
+        return Objective(value, (*layer0_rows(model, users, pos), layer0_rows(model, users[:0], pool)[1]))
 
     return objective
 
 
+def _pool_bpr(s: LossSettings) -> PoolObjective:
+    def loss(s_pos: torch.Tensor, s_pool: torch.Tensor, mask: torch.Tensor | None, n_items: int) -> torch.Tensor:
+        return bpr_loss(s_pos, s_pool if mask is None else s_pool.masked_fill(mask, float("-inf")))
+
+    return _pool_objective(False, loss)
+
+
+def _pool_ssm(s: LossSettings) -> PoolObjective:
+    def loss(s_pos: torch.Tensor, s_pool: torch.Tensor, mask: torch.Tensor | None, n_items: int) -> torch.Tensor:
+        # the pool is uniform with replacement: q = 1 / n_items exactly
+        log_q = torch.full((), -math.log(n_items), device=s_pool.device, dtype=s_pool.dtype)
+        logits = s_pool if mask is None else s_pool.masked_fill(mask, float("-inf"))
+        return sampled_softmax_loss(s_pos, logits, temperature=s.temperature, log_q=log_q)
+
+    return _pool_objective(False, loss)
+
+
+def _pool_ccl(s: LossSettings) -> PoolObjective:
+    def loss(s_pos: torch.Tensor, s_pool: torch.Tensor, mask: torch.Tensor | None, n_items: int) -> torch.Tensor:
+        cos = s_pool if mask is None else s_pool.masked_fill(mask, -1.0)  # below any margin: no hinge term
+        return ccl_loss(s_pos, cos, margin=s.margin, negative_weight=s.negative_weight)
+
+    return _pool_objective(True, loss)
+
+
 POOL_OBJECTIVES: dict[str, Callable[[LossSettings], PoolObjective]] = {
-    "bpr": lambda s: _pool("bpr", s),
-    "ssm": lambda s: _pool("ssm", s),
-    "ccl": lambda s: _pool("ccl", s),
+    "bpr": _pool_bpr,
+    "ssm": _pool_ssm,
+    "ccl": _pool_ccl,
 }
 """Objectives against a shared negative pool per step (`PairwiseConfig.neg_pool`)."""
 

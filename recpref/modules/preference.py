@@ -7,7 +7,7 @@ datamodule, scoring from the encoder, the loss from `recpref.losses`, and valida
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -20,7 +20,7 @@ from recpref.data import Interactions
 from recpref.losses import l2_regularization
 from recpref.models import MF, Encoder
 from recpref.modules.graph_step import GraphStep
-from recpref.modules.objectives import PAIRWISE_OBJECTIVES, POOL_OBJECTIVES, LossSettings
+from recpref.modules.objectives import PAIRWISE_OBJECTIVES, POOL_OBJECTIVES, LossSettings, layer0_rows
 
 __all__ = ["LossName", "OptimizerName", "PreferenceModule", "nbpo_flip_model"]
 
@@ -102,7 +102,7 @@ class PreferenceModule(pl.LightningModule):
             if m is None or coef == 0:
                 continue
             if rows is None:  # encoders that do not hand back their rows: gather them again
-                rows = _ego(m, users, torch.cat([pos.unsqueeze(1), neg], 1))
+                rows = layer0_rows(m, users, torch.cat([pos.unsqueeze(1), neg], 1))
             total = total + coef * l2_regularization(*rows, batch_size=b)
         return total
 
@@ -133,7 +133,7 @@ class PreferenceModule(pl.LightningModule):
             for s in range(users.shape[0]):
                 total = total + self._graph(users[s], pos[s], neg[s])
         else:
-            total = self._eager_steps(opt, users, pos, neg)
+            total = self._eager_steps(opt, users.shape[0], lambda s: self._step_loss(users[s], pos[s], neg[s]))
         mean = total / users.shape[0]
         self.log("train/loss", mean, prog_bar=True, on_step=False, on_epoch=True, batch_size=users.numel())
         return mean
@@ -159,28 +159,26 @@ class PreferenceModule(pl.LightningModule):
     def on_train_start(self) -> None:
         self._graph = None  # each fit captures anew (weights and optimiser state may have moved)
 
+    def _pool_step_loss(self, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
+                        mask: torch.Tensor | None) -> torch.Tensor:
+        """One step's objective against a shared pool: users/pos (B,), pool (M,), mask (B, M) or None."""
+        assert self._pool_objective is not None
+        obj = self._pool_objective(self.model, users, pos, pool, mask)
+        return obj.loss + self._reg_term(users, pos, pool, obj.rows, None)
+
     def _pool_steps(self, opt: LightningOptimizer, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
                     mask: torch.Tensor | None) -> torch.Tensor:
         """Steps against a shared pool: users/pos (S, B), pool (S, M), mask (S, B, M) or None."""
-        assert self._pool_objective is not None
         if pool.dim() != 2 or pool.shape[0] != users.shape[0]:
             raise ValueError(f"a pooled batch needs neg (S, M); got {tuple(pool.shape)} for users {tuple(users.shape)}")
-        total = torch.zeros((), device=users.device)
-        reg = self.hparams["reg"]
-        for s in range(users.shape[0]):
-            obj = self._pool_objective(self.model, users[s], pos[s], pool[s], None if mask is None else mask[s])
-            loss = obj.loss + reg * l2_regularization(*obj.rows, batch_size=len(users[s])) if reg else obj.loss
-            opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            opt.step()
-            total = total + loss.detach()
-        return total
+        return self._eager_steps(opt, users.shape[0], lambda s: self._pool_step_loss(
+            users[s], pos[s], pool[s], None if mask is None else mask[s]))
 
-    def _eager_steps(self, opt: LightningOptimizer, users: torch.Tensor, pos: torch.Tensor,
-                     neg: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros((), device=users.device)
-        for s in range(users.shape[0]):
-            loss = self._step_loss(users[s], pos[s], neg[s])
+    def _eager_steps(self, opt: LightningOptimizer, n_steps: int, step_loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """``n_steps`` optimiser steps through Lightning, step ``s`` minimising ``step_loss(s)``; the summed loss."""
+        total = torch.zeros((), device=self.device)
+        for s in range(n_steps):
+            loss = step_loss(s)
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             opt.step()
@@ -238,15 +236,3 @@ def nbpo_flip_model(n_users: int, n_items: int, dim: int = 50) -> MF:
         flip.item_emb.weight.uniform_(-5.0 / dim**0.5, 0.0)
     return flip
 
-
-def _ego(model: Encoder, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Layer-0 embeddings used for L2: graph encoders expose them, MF uses its tables."""
-    ego = getattr(model, "ego_embeddings", None)
-    if ego is not None:
-        u, i = ego(users, items)
-        return u, i
-    if isinstance(model, MF):
-        # index_select: its backward (index_add) is much cheaper on CPU than embedding's
-        return (model.user_emb.weight.index_select(0, users),
-                model.item_emb.weight.index_select(0, items.reshape(-1)).view(*items.shape, model.dim))
-    raise TypeError(f"cannot regularise {type(model).__name__}: it exposes no ego_embeddings()")
