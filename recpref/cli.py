@@ -123,16 +123,11 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _refuse(args: argparse.Namespace, names: tuple[str, ...], owners: str) -> None:
-    """Flags given (not None) that do not apply to --loss: one line naming them and their losses."""
-    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is not None]
+    """Flags given (not None, or a switch set) that do not apply to --loss: one line naming them and their losses."""
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, False)]
     if given:
         raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the {owners}, "
                          f"not --loss {args.loss}")
-
-
-def _refuse_flag(given: bool, flag: str, loss: str) -> None:
-    if given:
-        raise UsageError(f"{flag} applies with --neg-pool (losses bpr, ssm, ccl), not --loss {loss}")
 
 
 MNAR_FLAGS = ("clip", "local", "nonneg", "steps_per_epoch", "mnar_valid_ratio", "propensity", "eta")
@@ -149,7 +144,7 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.loss in cat.ALS_LOSSES:
         _refuse(args, MNAR_FLAGS + SOFTMAX_FLAGS + ("negative_weight",), f"{mnar} or the {softmax}")
         _refuse(args, SGD_FLAGS + ("n_neg", "engine", "neg_pool"), "gradient-trained losses")
-        _refuse_flag(args.no_pool_mask, "--no-pool-mask", args.loss)
+        _refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
         settings["reg"] = 0.01 if args.reg is None else args.reg
         settings["epochs"] = 15 if args.epochs is None else args.epochs
         if args.alpha is not None:
@@ -161,7 +156,7 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.loss in cat.MNAR_LOSSES:
         _refuse(args, SOFTMAX_FLAGS, softmax)
         _refuse(args, ("n_neg", "engine", "neg_pool"), "pairwise losses")
-        _refuse_flag(args.no_pool_mask, "--no-pool-mask", args.loss)
+        _refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
         local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
         settings.update(batch_size=args.batch_size or 256, local=local, clip=args.clip, nonneg=args.nonneg,
                         steps_per_epoch=args.steps_per_epoch)

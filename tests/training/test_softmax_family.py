@@ -49,6 +49,9 @@ def test_cli_names_the_flag_of_a_bad_softmax_setting(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         main(["train", "--loss", "relmf", "--temperature", "0.1", "--no-progress"])
     assert "--temperature applies to the softmax-family losses" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--loss", "als", "--no-pool-mask", "--no-progress"])
+    assert "--no-pool-mask applies to the shared negative pool" in capsys.readouterr().err
 
 
 def test_a_softmax_family_model_saves_and_loads_with_its_settings(tmp_path: object) -> None:
