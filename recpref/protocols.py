@@ -8,7 +8,6 @@ calls these. A loaded dataset is any object with ``name``, ``interactions``, ``s
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +18,6 @@ from recpref.data import Interactions, Split, random_split
 from recpref.training.config import MNARConfig
 
 __all__ = ["Outcome", "evaluation_split", "mnar_propensity", "train_mnar", "train_pairwise"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,9 +126,8 @@ def train_mnar(ds: Any, settings: dict[str, Any], *, propensity: PropensityKind,
                      f"SNIPS-DCG@{max(ks)}; propensity {propensity} (min {theta.min():.4g})")
         rec.fit(inner.train, valid=inner.test, progress=progress, accelerator=accelerator, propensity=theta,
                 exposure=exposure)
-        key = f"val/snips_dcg@{max(ks)}"
-        scored = [h for h in rec.history if key in h]
-        best = max(scored, key=lambda h: h[key]) if scored else None
+        key = f"val/snips_dcg@{max(ks)}"  # what the fit selected its best epoch on
+        best = next((h for h in rec.history if key in h and int(h["epoch"]) == rec.best_epoch), None)
         epochs = int(best["epoch"]) + 1 if best else rec.config.train.epochs
         notes.append(f"best {key} {best[key] if best else float('nan'):.4f} after {epochs} epoch(s); retrained on "
                      f"all {split.train.nnz} clicks for {epochs} epoch(s)")

@@ -84,6 +84,7 @@ class Recommender:
         self.train: Interactions | None = None
         self.history: list[dict[str, float]] = []
         self.engine: str | None = None
+        self.best_epoch: int | None = None  # the epoch whose weights were kept (the last without valid)
 
     # --------------------------------------------------------------------- training
     def fit(self, train: Interactions, valid: Interactions | None = None, *, progress: bool = True,
@@ -104,6 +105,7 @@ class Recommender:
         result = fit(self.config.model, self.config.train, train, valid, propensity=propensity, exposure=exposure,
                      accelerator=accelerator, devices=devices, strategy=strategy, progress=progress)
         self.encoder, self.train, self.history, self.engine = result.encoder, train, result.history, result.engine
+        self.best_epoch = result.best_epoch
         return self
 
     # --------------------------------------------------------------------- scoring

@@ -79,3 +79,14 @@ def test_nan_weights_refuse_to_recommend(fitted: Recommender) -> None:
             rec.recommend([103], k=3)
     finally:
         rec.encoder.load_state_dict(saved)
+
+
+def test_best_epoch_is_the_epoch_whose_weights_were_kept() -> None:
+    from recpref.data import random_split
+
+    split = random_split(_data(), test_ratio=0.25, seed=0)
+    rec = Recommender(model="mf", epochs=6, batch_size=64, dim=8, lr=0.05, seed=0, engine="lightning")
+    rec.fit(split.train, valid=split.test, progress=False)
+    recalls = [h["val/recall@20"] for h in rec.history]
+    assert rec.best_epoch == int(np.argmax(recalls))
+    assert Recommender(model="mf", epochs=2, dim=4, batch_size=64).fit(_data(), progress=False).best_epoch == 1
