@@ -11,6 +11,7 @@ from torch.utils.data import IterableDataset
 
 from recpref.catalog import NEGATIVES, NegativeKind, PositiveStream, check_choice, check_int
 from recpref.data import Interactions
+from recpref.kernels.pool_mask import pool_mask
 from recpref.sampling import NegativeSampler, PopularitySampler, PositiveSampler, UniformSampler, make_generator
 
 __all__ = ["SampledBatches", "build_batches", "check_index_range"]
@@ -89,7 +90,12 @@ class SampledBatches(IterableDataset[dict[str, torch.Tensor]]):
                              device=self.positives.device)
         batch = {"users": users, "pos": pos, "neg": pool}
         if self.mask_pool:
-            batch["neg_mask"] = self.negatives.is_positive(users.unsqueeze(-1), pool.unsqueeze(1))
+            table = self.negatives
+            if table.device.type == "cpu":  # walk each row's own items: B x degree lookups, not B x M
+                batch["neg_mask"] = torch.from_numpy(pool_mask(
+                    users.numpy(), pool.numpy(), table.indptr.numpy(), table.indices.numpy(), table.n_items))
+            else:  # one vectorised gather per cell: cheap on a GPU
+                batch["neg_mask"] = table.is_positive(users.unsqueeze(-1), pool.unsqueeze(1))
         return batch
 
 

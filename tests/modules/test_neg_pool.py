@@ -92,3 +92,21 @@ def test_pool_fit_through_the_core_goes_to_lightning() -> None:
     assert choose_engine(ModelConfig("mf"), cfg, accelerator="cpu") == "lightning"
     result = fit(ModelConfig("mf", dim=4), cfg, _planted(), accelerator="cpu")
     assert result.engine == "lightning" and len(result.history) == 1
+
+
+def test_compiled_pool_mask_agrees_with_the_membership_table_when_the_pool_repeats_items() -> None:
+    from recpref.kernels.pool_mask import pool_mask
+    from recpref.sampling import MembershipTable
+
+    rng = np.random.default_rng(0)
+    dense = rng.random((30, 9)) < 0.4
+    dense[:, 0] = False  # no user holds every item
+    u, i = np.nonzero(dense)
+    data = Interactions.from_indices(u, i, n_users=30, n_items=9)
+    table = MembershipTable(data)
+    users = torch.as_tensor(rng.integers(0, 30, size=(3, 20)))
+    pool = torch.as_tensor(rng.integers(0, 9, size=(3, 25)))  # 25 draws of 9 items: repeats for sure
+    got = pool_mask(users.numpy(), pool.numpy(), table.indptr.numpy(), table.indices.numpy(), 9)
+    want = table.is_positive(users.unsqueeze(-1), pool.unsqueeze(1))
+    assert want.any() and not want.all()
+    assert np.array_equal(got, want.numpy())
