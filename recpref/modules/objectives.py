@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import torch
@@ -78,18 +78,30 @@ class LossSettings:
     margin: float = 0.5  # ccl
     negative_weight: float = 10.0  # ccl
     gamma: float = 1.0  # directau
+    # ssm's log-Q correction: log q(item) of the per-positive negative sampler, (n_items,);
+    # None = uniform over the catalogue (`recpref.sampling.batches.proposal_log_prob` builds it)
+    item_log_q: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
 
 def _ssm(s: LossSettings) -> PairwiseObjective:
     def objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
                   neg: torch.Tensor) -> Objective:
-        """Sampled softmax over the positive and the drawn negatives, log-Q corrected for a
-        uniform proposal over the catalogue (q = 1/n_items: the exact samplers exclude the user's
-        own items, a difference of deg_u / n_items)."""
+        """Sampled softmax over the positive and the drawn negatives, log-Q corrected for the
+        sampler's proposal: ``s.item_log_q`` gathered at the negatives, or uniform q = 1/n_items
+        (the exact samplers exclude the user's own items, a difference of deg_u / n_items)."""
         t = model.triplet(users, pos, neg)
-        log_q = torch.full((), -math.log(model.n_items), device=t.neg.device, dtype=t.neg.dtype)
+        if s.item_log_q is None:
+            log_q = torch.full((), -math.log(model.n_items), device=t.neg.device, dtype=t.neg.dtype)
+        else:
+            table = on_device.get(neg.device)
+            if table is None:  # one copy per device, made once (not per step)
+                table = on_device[neg.device] = s.item_log_q.to(device=neg.device, dtype=t.neg.dtype)
+            log_q = table.index_select(0, neg.reshape(-1)).view(neg.shape)
         return Objective(sampled_softmax_loss(t.pos, t.neg, temperature=s.temperature, log_q=log_q), _rows(t))
 
+    if s.item_log_q is not None and s.item_log_q.dim() != 1:
+        raise ValueError(f"item_log_q must have shape (n_items,), got {tuple(s.item_log_q.shape)}")
+    on_device: dict[torch.device, torch.Tensor] = {}
     return objective
 
 

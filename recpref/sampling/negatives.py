@@ -207,17 +207,22 @@ class PopularitySampler(NegativeSampler):
                  device: torch.device | str = "cpu", bitset_max_bytes: int = _DEFAULT_BITSET_BYTES,
                  bytemap_max_bytes: int = _DEFAULT_BYTEMAP_BYTES, backend: Backend = "auto") -> None:
         super().__init__(train, device, bitset_max_bytes, bytemap_max_bytes, backend)
+        self.weights = w = self.popularity_weights(train.item_counts, exponent, smoothing).to(self.device)
+        prob, alias = alias_table(w.cpu().numpy())
+        self.alias_prob = torch.as_tensor(prob, dtype=torch.float32, device=self.device)
+        self.alias = torch.as_tensor(alias, dtype=torch.int64, device=self.device)
+
+    @staticmethod
+    def popularity_weights(item_counts: np.ndarray, exponent: float, smoothing: float) -> torch.Tensor:
+        """(count + smoothing) ** exponent per item, float64; 0 where count + smoothing is 0."""
         if smoothing < 0 or exponent != exponent:
             raise ValueError(f"need smoothing >= 0 and a finite exponent, got {smoothing}, {exponent}")
-        counts = torch.as_tensor(train.item_counts, dtype=torch.float64, device=self.device)
+        counts = torch.as_tensor(item_counts, dtype=torch.float64)
         w = (counts + smoothing) ** exponent
         w[counts + smoothing == 0] = 0.0  # 0 ** negative exponent would be inf
         if not torch.isfinite(w).all() or w.sum() <= 0:
             raise ValueError("popularity weights are all zero or not finite; add smoothing")
-        self.weights = w
-        prob, alias = alias_table(w.cpu().numpy())
-        self.alias_prob = torch.as_tensor(prob, dtype=torch.float32, device=self.device)
-        self.alias = torch.as_tensor(alias, dtype=torch.int64, device=self.device)
+        return w
 
     def _propose(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
         slot = torch.randint(self.n_items, shape, generator=gen, device=self.device)

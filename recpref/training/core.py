@@ -98,9 +98,11 @@ def _fit_pairwise(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) 
     from recpref.modules import PreferenceDataModule, PreferenceModule
 
     from recpref.modules.objectives import LossSettings
+    from recpref.sampling.batches import proposal_log_prob
 
+    log_q = proposal_log_prob(x.train, cfg.negatives) if cfg.loss == "ssm" and cfg.negatives != "uniform" else None
     settings = LossSettings(temperature=cfg.temperature, margin=cfg.margin, negative_weight=cfg.negative_weight,
-                            gamma=cfg.gamma)
+                            gamma=cfg.gamma, item_log_q=log_q)
     module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr, reg=cfg.reg, optimizer=cfg.optimizer,
                               flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip, loss_settings=settings,
                               neg_pool=cfg.neg_pool,
