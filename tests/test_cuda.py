@@ -164,8 +164,9 @@ def test_mnar_fit_runs_on_gpu(loss: str) -> None:
     assert seen["batch"] == "cuda" and seen.get("exposure", "cuda") == "cuda"
 
 
-@pytest.mark.parametrize("model_name", ["mf", "lightgcn"])
-def test_cuda_graph_step_trains_like_eager(model_name: str) -> None:
+@pytest.mark.parametrize(("model_name", "loss", "pool"), [("mf", "bpr", None), ("lightgcn", "bpr", None),
+                                                     ("mf", "ssm", 64), ("mf", "ccl", 64)])
+def test_cuda_graph_step_trains_like_eager(model_name: str, loss: str, pool: int | None) -> None:
     """The captured-and-replayed step gives the eager step's weights for the same seed."""
     from recpref.data import Split
     from recpref.modules import PreferenceDataModule, PreferenceModule
@@ -176,8 +177,9 @@ def test_cuda_graph_step_trains_like_eager(model_name: str) -> None:
     for mode in ("eager", "graph"):
         torch.manual_seed(0)
         model = MF(d.n_users, d.n_items, 8) if model_name == "mf" else LightGCN(d, 8, 2)
-        module = PreferenceModule(model, loss="bpr", lr=0.01, reg=1e-4, step_mode=mode)  # type: ignore[arg-type]
-        dm = PreferenceDataModule(Split(train=d, test=d, allow_overlap=True), batch_size=64, n_neg=1, seed=0)
+        module = PreferenceModule(model, loss=loss, lr=0.01, reg=1e-4, step_mode=mode, neg_pool=pool)  # type: ignore[arg-type]
+        dm = PreferenceDataModule(Split(train=d, test=d, allow_overlap=True), batch_size=64, n_neg=1, seed=0,
+                                  neg_pool=pool)
         run_fit(make_trainer(max_epochs=5, accelerator="gpu", devices=1), module, dm)
         if mode == "graph":  # captured once and replayed
             assert module._graph is not None and module._graph.graph is not None

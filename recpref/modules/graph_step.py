@@ -22,12 +22,15 @@ import torch
 
 __all__ = ["GraphStep"]
 
-StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+StepFn = Callable[..., torch.Tensor]
+"""``step_fn(*inputs) -> loss``: the index tensors of one step (e.g. users, pos, neg; or users,
+pos, pool, mask for a shared negative pool)."""
 
 
 class GraphStep:
-    """``step(users (B,), pos (B,), neg (B, K)) -> loss`` (a scalar tensor) replayed from a CUDA
-    graph after ``warmup`` eager steps (run on a side stream, as CUDA graph capture requires).
+    """``step(*inputs) -> loss`` (a scalar tensor; inputs such as users (B,), pos (B,), neg (B, K))
+    replayed from a CUDA graph after ``warmup`` eager steps (run on a side stream, as CUDA graph
+    capture requires). Every call must pass the same number of tensors with the same shapes.
 
     ``step_fn`` must compute the objective, call ``backward`` and step the optimiser with no host
     sync; ``zero_grad`` clears gradients to None before capture, so each replay writes them anew.
@@ -40,23 +43,24 @@ class GraphStep:
             raise ValueError(f"warmup must be >= 1 (Adam's state must exist before capture), got {warmup}")
         self.step_fn, self.zero_grad, self.capture, self.warmup = step_fn, zero_grad, capture, warmup
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.static: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.static: tuple[torch.Tensor, ...] | None = None
         self.static_loss: torch.Tensor | None = None
         self.steps = 0
         self.failed = False  # capture raised: every later step runs eagerly
 
-    def _eager(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    def _eager(self, *inputs: torch.Tensor) -> torch.Tensor:
         self.zero_grad()
-        return self.step_fn(users, pos, neg).detach()
+        return self.step_fn(*inputs).detach()
 
-    def __call__(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        if self.static is not None and (users.shape, neg.shape) != (self.static[0].shape, self.static[2].shape):
-            raise ValueError(f"a captured step needs fixed shapes: got users {tuple(users.shape)}, neg "
-                             f"{tuple(neg.shape)}; captured {tuple(self.static[0].shape)}, {tuple(self.static[2].shape)}")
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.static is not None and [x.shape for x in inputs] != [x.shape for x in self.static]:
+            raise ValueError(f"a captured step needs fixed shapes: got {[tuple(x.shape) for x in inputs]}; "
+                             f"captured {[tuple(x.shape) for x in self.static]}")
+        users = inputs[0]
         if not self.capture:
             if self.static is None:
-                self.static = (users.clone(), pos.clone(), neg.clone())
-            for buf, new in zip(self.static, (users, pos, neg)):
+                self.static = tuple(x.clone() for x in inputs)
+            for buf, new in zip(self.static, inputs):
                 buf.copy_(new)
             self.steps += 1
             return self._eager(*self.static)
@@ -64,15 +68,15 @@ class GraphStep:
             side = torch.cuda.Stream(device=users.device)
             side.wait_stream(torch.cuda.current_stream(users.device))
             with torch.cuda.stream(side):
-                loss = self._eager(users, pos, neg)
+                loss = self._eager(*inputs)
             torch.cuda.current_stream(users.device).wait_stream(side)
             self.steps += 1
             return loss
         if self.failed:
             self.steps += 1
-            return self._eager(users, pos, neg)
+            return self._eager(*inputs)
         if self.graph is None:
-            self.static = (users.clone(), pos.clone(), neg.clone())
+            self.static = tuple(x.clone() for x in inputs)
             self.zero_grad()
             graph = torch.cuda.CUDAGraph()
             try:
@@ -85,11 +89,11 @@ class GraphStep:
                 self.failed, self.static, self.static_loss = True, None, None
                 torch.cuda.synchronize(users.device)
                 self.steps += 1
-                return self._eager(users, pos, neg)
+                return self._eager(*inputs)
             self.graph = graph
         else:
             assert self.static is not None
-            for buf, new in zip(self.static, (users, pos, neg)):
+            for buf, new in zip(self.static, inputs):
                 buf.copy_(new, non_blocking=True)
         self.graph.replay()  # capture records without running: the first replay is this step
         self.steps += 1

@@ -33,7 +33,7 @@ class PreferenceModule(pl.LightningModule):
     ``flip_dim`` when not given). ``loss_settings`` holds the softmax-family losses'
     hyperparameters (temperature, margin, negative weight, gamma); with ``neg_pool`` the batches
     carry one shared pool per step and the objective scores it by one matmul
-    (`recpref.modules.objectives.POOL_OBJECTIVES`; eager steps). ``reg`` multiplies the L2 of the batch's layer-0
+    (`recpref.modules.objectives.POOL_OBJECTIVES`; CUDA-graph steps too). ``reg`` multiplies the L2 of the batch's layer-0
     embeddings divided by the batch size (LightGCN/NGCF code); ``reg_flip`` the same for the
     flip model. Validation, when ``eval_train``/``eval_target`` are set, logs
     ``val/<metric>@<k>`` computed by `recpref.evaluation.evaluate`.
@@ -87,10 +87,10 @@ class PreferenceModule(pl.LightningModule):
         self.eval_k = tuple(eval_k)
         self.step_mode = step_mode
         capturable = model.capturable and (self.flip_model is None or self.flip_model.capturable)
-        if step_mode == "graph" and not (capturable and optimizer == "adam" and neg_pool is None):
+        if step_mode == "graph" and not (capturable and optimizer == "adam"):
             raise ValueError(f"step_mode 'graph' needs Adam and capturable encoders; got optimizer {optimizer!r}, "
                              f"{type(model).__name__} (capturable: {model.capturable})")
-        self._capturable = capturable and optimizer == "adam" and neg_pool is None
+        self._capturable = capturable and optimizer == "adam"
         self._graph: GraphStep | None = None
 
     # ----------------------------------------------------------------- training
@@ -123,15 +123,20 @@ class PreferenceModule(pl.LightningModule):
         opt = self.optimizers()
         assert isinstance(opt, LightningOptimizer)
         total = torch.zeros((), device=users.device)
-        if self._pool_objective is not None:
-            total = self._pool_steps(opt, users, pos, neg, batch.get("neg_mask"))
-        elif self._uses_graph():
+        mask = batch.get("neg_mask")
+        if self._pool_objective is not None and (neg.dim() != 2 or neg.shape[0] != users.shape[0]):
+            raise ValueError(f"a pooled batch needs neg (S, M); got {tuple(neg.shape)} for users {tuple(users.shape)}")
+        if self._uses_graph():
             if self._graph is None:
                 raw = opt.optimizer
-                self._graph = GraphStep(self._raw_step, lambda: raw.zero_grad(set_to_none=True),
+                step = self._raw_step if self._pool_objective is None else self._raw_pool_step
+                self._graph = GraphStep(step, lambda: raw.zero_grad(set_to_none=True),
                                         capture=self.device.type == "cuda")
             for s in range(users.shape[0]):
-                total = total + self._graph(users[s], pos[s], neg[s])
+                total = total + self._graph(users[s], pos[s], neg[s], *(() if mask is None else (mask[s],)))
+        elif self._pool_objective is not None:
+            total = self._eager_steps(opt, users.shape[0], lambda s: self._pool_step_loss(
+                users[s], pos[s], neg[s], None if mask is None else mask[s]))
         else:
             total = self._eager_steps(opt, users.shape[0], lambda s: self._step_loss(users[s], pos[s], neg[s]))
         mean = total / users.shape[0]
@@ -149,9 +154,16 @@ class PreferenceModule(pl.LightningModule):
 
     def _raw_step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """objective -> backward -> optimiser step, with no host sync (graph-capturable)."""
+        return self._raw_update(self._step_loss(users, pos, neg))
+
+    def _raw_pool_step(self, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The shared-pool step as `_raw_step`: pool (M,), mask (B, M) or absent."""
+        return self._raw_update(self._pool_step_loss(users, pos, pool, mask))
+
+    def _raw_update(self, loss: torch.Tensor) -> torch.Tensor:
         opt = self.optimizers()
         assert isinstance(opt, LightningOptimizer)
-        loss = self._step_loss(users, pos, neg)
         loss.backward()
         opt.optimizer.step()
         return loss
@@ -165,14 +177,6 @@ class PreferenceModule(pl.LightningModule):
         assert self._pool_objective is not None
         obj = self._pool_objective(self.model, users, pos, pool, mask)
         return obj.loss + self._reg_term(users, pos, pool, obj.rows, None)
-
-    def _pool_steps(self, opt: LightningOptimizer, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
-                    mask: torch.Tensor | None) -> torch.Tensor:
-        """Steps against a shared pool: users/pos (S, B), pool (S, M), mask (S, B, M) or None."""
-        if pool.dim() != 2 or pool.shape[0] != users.shape[0]:
-            raise ValueError(f"a pooled batch needs neg (S, M); got {tuple(pool.shape)} for users {tuple(users.shape)}")
-        return self._eager_steps(opt, users.shape[0], lambda s: self._pool_step_loss(
-            users[s], pos[s], pool[s], None if mask is None else mask[s]))
 
     def _eager_steps(self, opt: LightningOptimizer, n_steps: int, step_loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
         """``n_steps`` optimiser steps through Lightning, step ``s`` minimising ``step_loss(s)``; the summed loss."""

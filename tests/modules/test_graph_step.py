@@ -20,19 +20,27 @@ def _data() -> Interactions:
     return Interactions.from_indices(u, i, n_users=40, n_items=30)
 
 
-def _fit(model_name: str, step_mode: str, loss: str = "bpr") -> torch.nn.Module:
+def _fit(model_name: str, step_mode: str, loss: str = "bpr", pool: int | None = None,
+         mask_pool: bool = True) -> torch.nn.Module:
     data = _data()
     torch.manual_seed(0)
     model = MF(40, 30, 8) if model_name == "mf" else LightGCN(data, 8, 2)
-    module = PreferenceModule(model, loss=loss, lr=0.05, reg=1e-3, flip_dim=4, step_mode=step_mode)  # type: ignore[arg-type]
-    dm = PreferenceDataModule(Split(train=data, test=data, allow_overlap=True), batch_size=32, n_neg=2, seed=0)
+    module = PreferenceModule(model, loss=loss, lr=0.05, reg=1e-3, flip_dim=4, step_mode=step_mode,  # type: ignore[arg-type]
+                              neg_pool=pool)
+    dm = PreferenceDataModule(Split(train=data, test=data, allow_overlap=True), batch_size=32,
+                              n_neg=2 if pool is None else 1, seed=0, neg_pool=pool, mask_pool=mask_pool)
     run_fit(make_trainer(max_epochs=3, accelerator="cpu"), module, dm)
+    if step_mode == "graph":  # the step went through the static buffers
+        assert module._graph is not None and module._graph.steps > 0
     return model
 
 
-@pytest.mark.parametrize(("model_name", "loss"), [("mf", "bpr"), ("lightgcn", "bpr"), ("mf", "nbpo")])
-def test_graph_path_trains_like_the_eager_loop(model_name: str, loss: str) -> None:
-    eager, graph = _fit(model_name, "eager", loss), _fit(model_name, "graph", loss)
+@pytest.mark.parametrize(("model_name", "loss", "pool", "mask_pool"), [
+    ("mf", "bpr", None, True), ("lightgcn", "bpr", None, True), ("mf", "nbpo", None, True),
+    ("mf", "ssm", 12, True), ("lightgcn", "ccl", 12, True), ("mf", "bpr", 12, False),
+])
+def test_graph_path_trains_like_the_eager_loop(model_name: str, loss: str, pool: int | None, mask_pool: bool) -> None:
+    eager, graph = _fit(model_name, "eager", loss, pool, mask_pool), _fit(model_name, "graph", loss, pool, mask_pool)
     for a, b in zip(eager.parameters(), graph.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         assert not torch.equal(a, torch.zeros_like(a))
