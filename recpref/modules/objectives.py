@@ -130,8 +130,14 @@ def layer0_rows(model: Encoder, users: torch.Tensor, items: torch.Tensor) -> tup
 def _ccl(s: LossSettings) -> PairwiseObjective:
     def objective(model: Encoder, flip: Encoder | None, users: torch.Tensor, pos: torch.Tensor,
                   neg: torch.Tensor) -> Objective:
-        u, items = _representations(model, users, torch.cat([pos.unsqueeze(1), neg], 1))  # one gather
-        cos = torch.einsum("bd,bkd->bk", F.normalize(u, dim=-1), F.normalize(items, dim=-1))
+        idx = torch.cat([pos.unsqueeze(1), neg], 1)  # one gather
+        u_all, i_all = model.embed()
+        u = F.normalize(u_all.index_select(0, users), dim=-1)
+        if idx.numel() > i_all.shape[0]:  # many negatives: normalise the table once, then gather
+            items = F.normalize(i_all, dim=-1).index_select(0, idx.reshape(-1)).view(*idx.shape, -1)
+        else:
+            items = F.normalize(i_all.index_select(0, idx.reshape(-1)).view(*idx.shape, -1), dim=-1)
+        cos = torch.einsum("bd,bkd->bk", u, items)
         loss = ccl_loss(cos[:, 0], cos[:, 1:], margin=s.margin, negative_weight=s.negative_weight)
         return Objective(loss, ())  # L2 rows gathered by the module (layer-0 embeddings)
 
