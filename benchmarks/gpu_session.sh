@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU session's checks for issue 8, in two phases (one device call each; 15 device-minutes
+# One GPU session's checks for issues 8 and 9, in phases (one device call each; 15 device-minutes
 # in all, so run "checks" first, then "curve" on the still-warm machine):
 #
 #   GPU_PHASE=checks: CUDA tests (tests/test_cuda.py, tests/evaluation/test_evaluate_cuda.py), seconds per epoch of the library's
@@ -9,6 +9,12 @@
 #     2048, dim 64, 3 layers) for GPU_EPOCHS epochs (default 1000) or GPU_MINUTES of training,
 #     test Recall/NDCG@20 every 50 epochs, against the published 0.1830 / 0.1554. ~9.5 min at
 #     the 0.55 s/epoch target.
+#
+#   GPU_PHASE=softmax: issue 9's GPU target - MF (dim 64) with the best loss of the CPU Gowalla
+#     table (benchmarks/gowalla_losses.py) against one shared pool of 1000 negatives per step,
+#     through the CUDA-graph step, for GPU_MINUTES of training, test Recall/NDCG@20 every
+#     GPU_EVERY epochs, against SimpleX's published 0.1872 / 0.1557. SOFTMAX_ARGS overrides the
+#     loss settings.
 #
 #   OUT=results/gpu RECPREF_DATA_DIR=$PWD/.devdata GPU_PHASE=checks bash benchmarks/gpu_session.sh
 #
@@ -26,6 +32,7 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export RECPREF_DATA_DIR=${RECPREF_DATA_DIR:-$PWD/.devdata}
 PY=${PYTHON:-python3}
+SOFTMAX_ARGS=${SOFTMAX_ARGS:-"--loss ssm --neg-pool 1000 --temperature 0.1 --lr 1e-3 --reg 0"}
 if [ -n "${GPU_SMOKE:-}" ]; then DEV=cpu DATA=ml-100k EPOCHS=2 CURVE_EPOCHS=1 EVERY=1 MODELS=mf
 else DEV=cuda DATA=gowalla EPOCHS=6 CURVE_EPOCHS=${GPU_EPOCHS:-1000} EVERY=50 MODELS=lightgcn,mf; fi
 { date -u; nvidia-smi -L 2>/dev/null; $PY -c "import torch, lightning, polars; print('torch', torch.__version__, \
@@ -44,5 +51,10 @@ case "${GPU_PHASE:-checks}" in
       --batch-size 2048 --max-epochs $CURVE_EPOCHS --minutes ${GPU_MINUTES:-9} --eval-every $EVERY \
       $( [ -n "${GPU_SMOKE:-}" ] && echo "--dim 8 --layers 1" ) > "$OUT/gowalla_lightgcn_1000.log" 2>&1
     tail -n 25 "$OUT/gowalla_lightgcn_1000.log" ;;
-  *) echo "GPU_PHASE must be checks or curve" >&2; exit 2 ;;
+  softmax)
+    timeout 570 $PY benchmarks/gowalla_curve.py --model mf --device $DEV $SOFTMAX_ARGS \
+      --batch-size 2048 --max-epochs $CURVE_EPOCHS --minutes ${GPU_MINUTES:-9} --eval-every ${GPU_EVERY:-5} \
+      $( [ -n "${GPU_SMOKE:-}" ] && echo "--dim 8" ) > "$OUT/gowalla_mf_softmax.log" 2>&1
+    tail -n 40 "$OUT/gowalla_mf_softmax.log" ;;
+  *) echo "GPU_PHASE must be checks, curve or softmax" >&2; exit 2 ;;
 esac
