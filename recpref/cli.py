@@ -195,6 +195,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _check_output(args)
     ds = _load(args)
     progress = not args.no_progress
+    n_neg = settings.get("n_neg", 1)
+    if n_neg >= 100 and settings.get("neg_pool") is None and args.loss in ("bpr", "ssm", "ccl"):
+        print(f"note: --n-neg {n_neg} gathers a (batch, {n_neg}, dim) block of item rows per step; "
+              f"--neg-pool {n_neg} (one shared pool per step, scored by one matmul) is much faster per step "
+              "(docs/benchmarks.md, 'Many negatives')", file=sys.stderr, flush=True)
     if args.loss in cat.MNAR_LOSSES:
         if args.protocol == "random":
             raise UsageError(f"--protocol random: --loss {args.loss} learns from biased clicks and is scored on the "

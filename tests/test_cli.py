@@ -119,3 +119,13 @@ def test_train_mnar_needs_a_biased_train_and_unbiased_test_split(capsys: pytest.
         from recpref.serving import Recommender
 
         Recommender(loss="relmf", epochs=1).fit(data_loaders.load("coat").split().train, progress=False)
+
+
+def test_train_with_many_per_positive_negatives_points_to_the_shared_pool(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--dataset", "ml-100k", "--loss", "ccl", "--n-neg", "100", "--epochs", "1",
+                 "--batch-size", "8192", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0 and "test: recall@10=" in captured.out
+    assert "--neg-pool 100" in captured.err
+    main(["train", "--dataset", "ml-100k", "--loss", "ccl", "--neg-pool", "100", "--epochs", "1", "--no-progress"])
+    assert "--neg-pool" not in capsys.readouterr().err  # already pooled: no note
