@@ -15,19 +15,24 @@ on all of train for the chosen number of epochs (ALS: its sweeps), timed (wall s
 (recpref's `evaluate`: recall = hits / min(k, |test items|)... see `recpref.evaluation.metrics`).
 ALS is refit first and last; the time ratio divides by the mean of those two fits.
 
+``--tuning-log LOG`` skips tuning and takes the choices from an earlier run's log (tuning and the
+final table can then be separate runs; the table itself is always one run).
 ``--smoke`` runs the same code on ml-100k with one-value grids and 2 epochs (for the tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,6 +51,7 @@ class Method:
     sgd: bool = True
     chosen: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    valid_ndcg: float = float("nan")
 
 
 POOL = 1000  # negatives per positive (SimpleX's ratio), one shared pool per batch
@@ -132,7 +138,35 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
     if method.sgd and best["epochs"] >= max_epochs:
         method.notes.append(f"best epoch at the cap ({max_epochs})")
     method.chosen = {**current, **({"epochs": best["epochs"]} if method.sgd else {})}
+    method.valid_ndcg = best["ndcg"]
     return best
+
+
+def choice_from_log(method: Method, lines: list[str], max_epochs: int) -> None:
+    """Take ``method``'s choices from an earlier tuning run's log (``--tuning-log``): the
+    "<method>: <setting> = <value> (grid [...])" line of each setting in order, and the epochs
+    and validation NDCG of the run with exactly those settings."""
+    current = dict(method.base)
+    for name, _ in method.grids:
+        pattern = re.compile(rf"  {re.escape(method.name)}: {name} = (\S+) \(grid (\[.*\])\)$")
+        found = [m for m in map(pattern.match, lines) if m]
+        if len(found) != 1:
+            raise SystemExit(f"--tuning-log: {len(found)} choice lines for {method.name} {name} (need 1)")
+        value, grid = found[0].group(1), ast.literal_eval(found[0].group(2))
+        current[name] = type(method.base[name])(float(value))
+        if value in (grid[0], grid[-1]) and len(grid) > 1:
+            method.notes.append(f"{name}={value} at the grid's edge (see the tuning log)")
+    shown = {k: v for k, v in current.items() if k not in ("model", "loss")}
+    runs = [line for line in lines if line.startswith(f"  {method.name} ") and line.endswith("}")
+            and ast.literal_eval(line[line.index("{"):]) == shown]
+    if not runs:
+        raise SystemExit(f"--tuning-log: no run of {method.name} with {shown}")
+    run = runs[0]
+    method.valid_ndcg = float(re.search(r"valid ndcg@20 ([0-9.]+)", run).group(1))  # type: ignore[union-attr]
+    epochs = int(re.search(r"(\d+) epochs", run).group(1))  # type: ignore[union-attr]
+    if method.sgd and epochs >= max_epochs:
+        method.notes.append(f"best epoch at the cap ({max_epochs})")
+    method.chosen = {**current, **({"epochs": epochs} if method.sgd else {})}
 
 
 def main() -> None:
@@ -140,6 +174,8 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(m.name for m in METHODS))
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--smoke", action="store_true", help="ml-100k, one-value grids, 2 epochs")
+    parser.add_argument("--tuning-log", type=Path, default=None,
+                        help="take every method's choices from this earlier run's log instead of tuning again")
     args = parser.parse_args()
     wanted = args.methods.split(",")
     unknown = set(wanted) - {m.name for m in METHODS}
@@ -169,10 +205,17 @@ def main() -> None:
           f"{inner.test.nnz} validation; SGD methods: MF dim 64, batch 2048 (DirectAU 512), Adam, patience 3, "
           f"at most {args.max_epochs} epochs", flush=True)
     start = time.perf_counter()
-    for m in methods:
-        print(f"## tuning {m.name}", flush=True)
-        tune(m, inner.train, inner.test, args.max_epochs)
-    print(f"# tuning wall {time.perf_counter() - start:.0f} s", flush=True)
+    if args.tuning_log is not None:
+        lines = args.tuning_log.read_text().splitlines()
+        for m in methods:
+            choice_from_log(m, lines, args.max_epochs)
+        print(f"# settings and epochs chosen by the tuning run logged in {args.tuning_log}: "
+              f"{ {m.name: m.chosen for m in methods} }", flush=True)
+    else:
+        for m in methods:
+            print(f"## tuning {m.name}", flush=True)
+            tune(m, inner.train, inner.test, args.max_epochs)
+        print(f"# tuning wall {time.perf_counter() - start:.0f} s", flush=True)
     als = next(m for m in methods if m.name == "als")
     finals = {"als": fit_and_score(als.chosen, train, test, None, args.max_epochs)}
     for m in methods:
@@ -184,14 +227,15 @@ def main() -> None:
     print(f"# ALS refit twice: {finals['als']['seconds']:.1f} s and {again['seconds']:.1f} s "
           f"(test metrics {'identical' if again['ndcg'] == finals['als']['ndcg'] else 'differ'}); "
           f"ratios below divide by the mean {als_seconds:.1f} s")
-    print("\n| method | chosen settings (tuned on validation) | test Recall@20 | test NDCG@20 | epochs "
-          "| train s | time / ALS | notes |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| method | chosen settings (tuned on validation) | valid NDCG@20 | test Recall@20 | test NDCG@20 "
+          "| epochs | train s | time / ALS | notes |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in methods:
         r = finals[m.name]
         shown = {k: v for k, v in m.chosen.items() if k not in ("model", "loss", "epochs")}
         seconds = als_seconds if m is als else r["seconds"]
-        print(f"| {m.name} | {', '.join(f'{k}={v:g}' for k, v in shown.items())} | {r['recall']:.4f} | "
+        print(f"| {m.name} | {', '.join(f'{k}={v:g}' for k, v in shown.items())} | {m.valid_ndcg:.4f} | "
+              f"{r['recall']:.4f} | "
               f"{r['ndcg']:.4f} | {r['epochs']} | {seconds:.1f} | {seconds / als_seconds:.1f}x | "
               f"{'; '.join(m.notes) or '-'} |")
     print(f"# total wall {time.perf_counter() - start:.0f} s; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -54,3 +54,15 @@ def test_many_negatives_step_script_prints_every_loss() -> None:
     for loss in ("bpr", "ssm", "ccl"):
         assert f"| {loss} | per-positive |" in text and f"| {loss} | shared pool |" in text
     assert "| directau | per-positive |" in text and "| directau | shared pool |" not in text
+
+
+def test_gowalla_losses_script_tunes_then_refits_from_its_own_log(tmp_path: Path) -> None:
+    text = _run(["benchmarks/gowalla_losses.py", "--smoke", "--methods", "als,mf-bpr,mf-ssm"])
+    for name in ("als", "mf-bpr", "mf-ssm"):
+        assert f"| {name} |" in text and f"## tuning {name}" in text
+    log = tmp_path / "tuning.log"
+    log.write_text(text)
+    again = _run(["benchmarks/gowalla_losses.py", "--smoke", "--methods", "als,mf-bpr,mf-ssm", "--tuning-log", str(log)])
+    assert "## tuning" not in again and "chosen by the tuning run" in again
+    rows = lambda t: [line.split("|")[1:5] for line in t.splitlines() if line.startswith("| mf-ssm |")]  # noqa: E731
+    assert rows(again) == rows(text)  # same choices and validation score; the refit repeats on test
