@@ -15,8 +15,8 @@ on all of train for the chosen number of epochs (ALS: its sweeps), timed (wall s
 (recpref's `evaluate`: recall = hits / min(k, |test items|)... see `recpref.evaluation.metrics`).
 ALS is refit first and last; the time ratio divides by the mean of those two fits.
 
-``--tuning-log LOG`` skips tuning and takes the choices from an earlier run's log (tuning and the
-final table can then be separate runs; the table itself is always one run).
+``--tuning-log LOG`` (repeatable) skips tuning and takes the choices from earlier runs' logs
+(tuning can then span runs; the final table is always one run).
 ``--smoke`` runs the same code on ml-100k with one-value grids and 2 epochs (for the tests).
 """
 
@@ -174,8 +174,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(m.name for m in METHODS))
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--smoke", action="store_true", help="ml-100k, one-value grids, 2 epochs")
-    parser.add_argument("--tuning-log", type=Path, default=None,
-                        help="take every method's choices from this earlier run's log instead of tuning again")
+    parser.add_argument("--tuning-log", type=Path, action="append", default=None,
+                        help="take every method's choices from earlier runs' logs instead of tuning again "
+                             "(repeat the flag for several logs)")
     args = parser.parse_args()
     wanted = args.methods.split(",")
     unknown = set(wanted) - {m.name for m in METHODS}
@@ -206,10 +207,10 @@ def main() -> None:
           f"at most {args.max_epochs} epochs", flush=True)
     start = time.perf_counter()
     if args.tuning_log is not None:
-        lines = args.tuning_log.read_text().splitlines()
+        lines = [line for log in args.tuning_log for line in log.read_text().splitlines()]
         for m in methods:
             choice_from_log(m, lines, args.max_epochs)
-        print(f"# settings and epochs chosen by the tuning run logged in {args.tuning_log}: "
+        print(f"# settings and epochs chosen by the tuning runs logged in {', '.join(map(str, args.tuning_log))}: "
               f"{ {m.name: m.chosen for m in methods} }", flush=True)
     else:
         for m in methods:

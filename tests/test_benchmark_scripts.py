@@ -63,6 +63,6 @@ def test_gowalla_losses_script_tunes_then_refits_from_its_own_log(tmp_path: Path
     log = tmp_path / "tuning.log"
     log.write_text(text)
     again = _run(["benchmarks/gowalla_losses.py", "--smoke", "--methods", "als,mf-bpr,mf-ssm", "--tuning-log", str(log)])
-    assert "## tuning" not in again and "chosen by the tuning run" in again
+    assert "## tuning" not in again and "chosen by the tuning runs" in again
     rows = lambda t: [line.split("|")[1:5] for line in t.splitlines() if line.startswith("| mf-ssm |")]  # noqa: E731
     assert rows(again) == rows(text)  # same choices and validation score; the refit repeats on test
