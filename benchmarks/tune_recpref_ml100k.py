@@ -24,7 +24,7 @@ ROWS: dict[str, tuple[dict[str, Any], dict[str, list[Any]]]] = {
     "lightgcn": (dict(model="lightgcn", loss="bpr", epochs=50, batch_size=2048, dim=64, reg=1e-4, n_layers=3),
                  dict(lr=[1e-3, 5e-3, 1e-2])),
     "mf-ssm": (dict(model="mf", loss="ssm", neg_pool=256, batch_size=2048, dim=64, reg=0.0),
-               dict(temperature=[0.1, 0.2, 0.4], lr=[1e-3, 2e-3, 5e-3], epochs=[25, 50, 100])),
+               dict(temperature=[0.2, 0.4, 0.8, 1.6], lr=[5e-4, 1e-3, 2e-3], epochs=[10, 25, 50, 100])),
 }
 
 

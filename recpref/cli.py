@@ -21,7 +21,7 @@ from typing import Any
 from recpref import catalog as cat
 
 DEFAULT_MODELS = ["popularity", "random", "implicit-bpr", "implicit-als", "recpref-bpr-mf-fused", "recpref-bpr-mf",
-                  "recpref-bpo-mf", "recpref-nbpo-mf", "recpref-lightgcn", "recbole-bpr"]
+                  "recpref-bpo-mf", "recpref-nbpo-mf", "recpref-ssm-mf", "recpref-lightgcn", "recbole-bpr"]
 
 # library setting -> the flag that sets it (for one-line errors that name the flag)
 FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
