@@ -102,13 +102,15 @@ def fit_and_score(settings: dict[str, Any], train: Interactions, test: Interacti
     return dict(recall=res["recall@20"], ndcg=res["ndcg@20"], seconds=seconds, epochs=epochs)
 
 
-def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int) -> dict[str, Any]:
+def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int,
+         seen: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
+    """Coordinate search; ``seen`` maps settings already scored (this run or a resumed log) to
+    their validation result, so no setting is trained twice."""
     current = dict(method.base)
     best: dict[str, Any] | None = None
-    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
     for name, grid in method.grids:
-        grid = list(grid)
-        for _ in range(3):  # the grid, then at most two outward extensions
+        grid, extensions = list(grid), 0
+        while True:
             for value in grid:
                 settings = {**current, name: value}
                 key = tuple(sorted(settings.items()))
@@ -124,13 +126,15 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
             j = max(scored)[1]
             if len(grid) == 1 or 0 < j < len(grid) - 1:
                 break
+            if extensions == 2:
+                method.notes.append(f"{name}={grid[j]:g} still at the grid's edge after two extensions")
+                break
             nxt = _outward(grid, at_low=j == 0)
             if nxt is None or not _valid_setting({**current, name: nxt}):
                 method.notes.append(f"{name}={grid[j]:g} is the domain's edge")
                 break
             grid = [nxt, *grid] if j == 0 else [*grid, nxt]
-        else:
-            method.notes.append(f"{name}={grid[j]:g} still at the grid's edge after two extensions")
+            extensions += 1
         current[name] = grid[j]
         best = seen[tuple(sorted(current.items()))]
         print(f"  {method.name}: {name} = {grid[j]:g} (grid {[f'{v:g}' for v in grid]})", flush=True)
@@ -140,6 +144,22 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
     method.chosen = {**current, **({"epochs": best["epochs"]} if method.sgd else {})}
     method.valid_ndcg = best["ndcg"]
     return best
+
+
+_RUN = re.compile(r"^  (\S+) \w+=\S+: valid ndcg@20 ([0-9.]+) recall@20 ([0-9.]+), (\d+) epochs.*?, (\d+) s (\{.*\})$")
+
+
+def runs_from_logs(lines: list[str], methods: list[Method]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Validation results of the runs logged by earlier tuning runs, keyed like `tune`'s ``seen``."""
+    bases = {m.name: {k: m.base[k] for k in ("model", "loss")} for m in methods}
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for line in lines:
+        m = _RUN.match(line)
+        if m and m.group(1) in bases:
+            settings = {**bases[m.group(1)], **ast.literal_eval(m.group(6))}
+            seen[tuple(sorted(settings.items()))] = dict(ndcg=float(m.group(2)), recall=float(m.group(3)),
+                                                         epochs=int(m.group(4)), seconds=float(m.group(5)))
+    return seen
 
 
 def choice_from_log(method: Method, lines: list[str], max_epochs: int) -> None:
@@ -153,6 +173,11 @@ def choice_from_log(method: Method, lines: list[str], max_epochs: int) -> None:
         if len(found) != 1:
             raise SystemExit(f"--tuning-log: {len(found)} choice lines for {method.name} {name} (need 1)")
         value, grid = found[0].group(1), ast.literal_eval(found[0].group(2))
+        ran = {g for g in grid if any(line.startswith(f"  {method.name} {name}={g}: ") for line in lines)}
+        while len(grid) > 1 and grid[-1] != value and grid[-1] not in ran:  # logged as a grid point, never run
+            grid = grid[:-1]
+        while len(grid) > 1 and grid[0] != value and grid[0] not in ran:
+            grid = grid[1:]
         current[name] = type(method.base[name])(float(value))
         if value in (grid[0], grid[-1]) and len(grid) > 1:
             method.notes.append(f"{name}={value} at the grid's edge (see the tuning log)")
@@ -174,6 +199,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(m.name for m in METHODS))
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--smoke", action="store_true", help="ml-100k, one-value grids, 2 epochs")
+    parser.add_argument("--resume-log", type=Path, action="append", default=[],
+                        help="tune again, but reuse every run these earlier logs already hold (repeatable)")
+    parser.add_argument("--tune-only", action="store_true", help="stop after tuning (no refit, no table)")
     parser.add_argument("--tuning-log", type=Path, action="append", default=None,
                         help="take every method's choices from earlier runs' logs instead of tuning again "
                              "(repeat the flag for several logs)")
@@ -213,10 +241,16 @@ def main() -> None:
         print(f"# settings and epochs chosen by the tuning runs logged in {', '.join(map(str, args.tuning_log))}: "
               f"{ {m.name: m.chosen for m in methods} }", flush=True)
     else:
+        seen = runs_from_logs([line for log in args.resume_log for line in log.read_text().splitlines()], methods)
+        if args.resume_log:
+            print(f"# resuming: {len(seen)} runs reused from {', '.join(map(str, args.resume_log))}", flush=True)
         for m in methods:
             print(f"## tuning {m.name}", flush=True)
-            tune(m, inner.train, inner.test, args.max_epochs)
+            tune(m, inner.train, inner.test, args.max_epochs, seen)
+            print(f"  {m.name} chosen: {m.chosen}; notes: {'; '.join(m.notes) or '-'}", flush=True)
         print(f"# tuning wall {time.perf_counter() - start:.0f} s", flush=True)
+        if args.tune_only:
+            return
     als = next(m for m in methods if m.name == "als")
     finals = {"als": fit_and_score(als.chosen, train, test, None, args.max_epochs)}
     for m in methods:
