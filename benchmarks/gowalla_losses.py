@@ -6,7 +6,7 @@ validation carve-out of *train*, then refit on all of train and scored once on t
 Protocol. Validation: 10% of each user's train interactions (`random_split`, seed 2020); the
 rest fits. Each method starts from a literature setting and is tuned one setting at a time over
 an ordered grid (coordinate search, settings in the order listed); a chosen value at a grid's
-edge extends the grid one step outward (geometrically, or by the listed step) up to twice, so the
+edge extends the grid one step outward (geometrically) up to ``--max-extensions`` times (2), so the
 printed choice is bracketed unless the domain ends there (flagged). SGD methods stop early on
 validation NDCG@20 (patience 3, at most ``--max-epochs``; a best epoch at the cap is flagged).
 Selection: validation NDCG@20 (full ranking, fit items masked). Final: the chosen settings refit
@@ -103,7 +103,7 @@ def fit_and_score(settings: dict[str, Any], train: Interactions, test: Interacti
 
 
 def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int,
-         seen: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
+         seen: dict[tuple[Any, ...], dict[str, Any]], max_extensions: int = 2) -> dict[str, Any]:
     """Coordinate search; ``seen`` maps settings already scored (this run or a resumed log) to
     their validation result, so no setting is trained twice."""
     current = dict(method.base)
@@ -126,8 +126,8 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
             j = max(scored)[1]
             if len(grid) == 1 or 0 < j < len(grid) - 1:
                 break
-            if extensions == 2:
-                method.notes.append(f"{name}={grid[j]:g} still at the grid's edge after two extensions")
+            if extensions == max_extensions:
+                method.notes.append(f"{name}={grid[j]:g} still at the grid's edge after {extensions} extensions")
                 break
             nxt = _outward(grid, at_low=j == 0)
             if nxt is None or not _valid_setting({**current, name: nxt}):
@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--resume-log", type=Path, action="append", default=[],
                         help="tune again, but reuse every run these earlier logs already hold (repeatable)")
     parser.add_argument("--tune-only", action="store_true", help="stop after tuning (no refit, no table)")
+    parser.add_argument("--max-extensions", type=int, default=2, help="outward grid extensions per setting")
     parser.add_argument("--tuning-log", type=Path, action="append", default=None,
                         help="take every method's choices from earlier runs' logs instead of tuning again "
                              "(repeat the flag for several logs)")
@@ -246,7 +247,7 @@ def main() -> None:
             print(f"# resuming: {len(seen)} runs reused from {', '.join(map(str, args.resume_log))}", flush=True)
         for m in methods:
             print(f"## tuning {m.name}", flush=True)
-            tune(m, inner.train, inner.test, args.max_epochs, seen)
+            tune(m, inner.train, inner.test, args.max_epochs, seen, args.max_extensions)
             print(f"  {m.name} chosen: {m.chosen}; notes: {'; '.join(m.notes) or '-'}", flush=True)
         print(f"# tuning wall {time.perf_counter() - start:.0f} s", flush=True)
         if args.tune_only:
