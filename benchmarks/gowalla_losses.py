@@ -163,16 +163,16 @@ def runs_from_logs(lines: list[str], methods: list[Method]) -> dict[tuple[Any, .
 
 
 def choice_from_log(method: Method, lines: list[str], max_epochs: int) -> None:
-    """Take ``method``'s choices from an earlier tuning run's log (``--tuning-log``): the
-    "<method>: <setting> = <value> (grid [...])" line of each setting in order, and the epochs
-    and validation NDCG of the run with exactly those settings."""
+    """Take ``method``'s choices from earlier tuning runs' logs (``--tuning-log``, in the order
+    given): the last "<method>: <setting> = <value> (grid [...])" line of each setting, and the
+    epochs and validation NDCG of the run with exactly those settings."""
     current = dict(method.base)
     for name, _ in method.grids:
         pattern = re.compile(rf"  {re.escape(method.name)}: {name} = (\S+) \(grid (\[.*\])\)$")
         found = [m for m in map(pattern.match, lines) if m]
-        if len(found) != 1:
-            raise SystemExit(f"--tuning-log: {len(found)} choice lines for {method.name} {name} (need 1)")
-        value, grid = found[0].group(1), ast.literal_eval(found[0].group(2))
+        if not found:
+            raise SystemExit(f"--tuning-log: no choice line for {method.name} {name}")
+        value, grid = found[-1].group(1), ast.literal_eval(found[-1].group(2))  # the latest log decides
         ran = {g for g in grid if any(line.startswith(f"  {method.name} {name}={g}: ") for line in lines)}
         while len(grid) > 1 and grid[-1] != value and grid[-1] not in ran:  # logged as a grid point, never run
             grid = grid[:-1]
