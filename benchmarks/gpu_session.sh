@@ -32,7 +32,7 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export RECPREF_DATA_DIR=${RECPREF_DATA_DIR:-$PWD/.devdata}
 PY=${PYTHON:-python3}
-SOFTMAX_ARGS=${SOFTMAX_ARGS:-"--loss ssm --neg-pool 1000 --temperature 0.8 --lr 1e-3 --reg 1e-2"}  # the CPU Gowalla table's choice
+SOFTMAX_ARGS=${SOFTMAX_ARGS:-"--loss ssm --neg-pool 1000 --temperature 0.8 --lr 1e-3 --reg 0.1"}  # the CPU Gowalla table's choice
 if [ -n "${GPU_SMOKE:-}" ]; then DEV=cpu DATA=ml-100k EPOCHS=2 CURVE_EPOCHS=1 EVERY=1 MODELS=mf
 else DEV=cuda DATA=gowalla EPOCHS=6 CURVE_EPOCHS=${GPU_EPOCHS:-1000} EVERY=50 MODELS=lightgcn,mf; fi
 { date -u; nvidia-smi -L 2>/dev/null; $PY -c "import torch, lightning, polars; print('torch', torch.__version__, \
