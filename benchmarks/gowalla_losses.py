@@ -162,10 +162,12 @@ def runs_from_logs(lines: list[str], methods: list[Method]) -> dict[tuple[Any, .
     return seen
 
 
-def choice_from_log(method: Method, lines: list[str], max_epochs: int) -> None:
+def choice_from_log(method: Method, lines: list[str], max_epochs: int,
+                    seen: dict[tuple[Any, ...], dict[str, Any]]) -> None:
     """Take ``method``'s choices from earlier tuning runs' logs (``--tuning-log``, in the order
     given): the last "<method>: <setting> = <value> (grid [...])" line of each setting, and the
-    epochs and validation NDCG of the run with exactly those settings."""
+    epochs and validation NDCG of the run with exactly those settings (``seen``, from
+    `runs_from_logs` on the same lines)."""
     current = dict(method.base)
     for name, _ in method.grids:
         pattern = re.compile(rf"  {re.escape(method.name)}: {name} = (\S+) \(grid (\[.*\])\)$")
@@ -181,14 +183,10 @@ def choice_from_log(method: Method, lines: list[str], max_epochs: int) -> None:
         current[name] = type(method.base[name])(float(value))
         if value in (grid[0], grid[-1]) and len(grid) > 1:
             method.notes.append(f"{name}={value} at the grid's edge (see the tuning log)")
-    shown = {k: v for k, v in current.items() if k not in ("model", "loss")}
-    runs = [line for line in lines if line.startswith(f"  {method.name} ") and line.endswith("}")
-            and ast.literal_eval(line[line.index("{"):]) == shown]
-    if not runs:
-        raise SystemExit(f"--tuning-log: no run of {method.name} with {shown}")
-    run = runs[0]
-    method.valid_ndcg = float(re.search(r"valid ndcg@20 ([0-9.]+)", run).group(1))  # type: ignore[union-attr]
-    epochs = int(re.search(r"(\d+) epochs", run).group(1))  # type: ignore[union-attr]
+    run = seen.get(tuple(sorted(current.items())))
+    if run is None:
+        raise SystemExit(f"--tuning-log: no run of {method.name} with {current}")
+    method.valid_ndcg, epochs = run["ndcg"], run["epochs"]
     if method.sgd and epochs >= max_epochs:
         method.notes.append(f"best epoch at the cap ({max_epochs})")
     method.chosen = {**current, **({"epochs": epochs} if method.sgd else {})}
@@ -214,8 +212,8 @@ def main() -> None:
                      f"choices {[m.name for m in METHODS]}")
     methods = [m for m in METHODS if m.name in wanted]
     if args.smoke:
-        train = random_split(data_loaders.load("ml-100k").interactions, test_ratio=0.2, seed=2020).train
-        test = random_split(data_loaders.load("ml-100k").interactions, test_ratio=0.2, seed=2020).test
+        given = random_split(data_loaders.load("ml-100k").interactions, test_ratio=0.2, seed=2020)
+        train, test = given.train, given.test
         for m in methods:
             m.grids = [(n, g[:1]) for n, g in m.grids[:1]]
             m.base = {**m.base, **({"epochs": 2, "dim": 16} if m.name == "als" else {})}
@@ -237,8 +235,9 @@ def main() -> None:
     start = time.perf_counter()
     if args.tuning_log is not None:
         lines = [line for log in args.tuning_log for line in log.read_text().splitlines()]
+        logged = runs_from_logs(lines, methods)
         for m in methods:
-            choice_from_log(m, lines, args.max_epochs)
+            choice_from_log(m, lines, args.max_epochs, logged)
         print(f"# settings and epochs chosen by the tuning runs logged in {', '.join(map(str, args.tuning_log))}: "
               f"{ {m.name: m.chosen for m in methods} }", flush=True)
     else:

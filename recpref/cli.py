@@ -189,6 +189,7 @@ def _check_output(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from recpref.protocols import train_mnar, train_pairwise
     from recpref.serving import RecommenderConfig
+    from recpref.training.config import POOL_LOSSES
 
     settings = _train_settings(args)
     RecommenderConfig.of(**settings)  # every setting validated before any data or training work
@@ -196,7 +197,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     ds = _load(args)
     progress = not args.no_progress
     n_neg = settings.get("n_neg", 1)
-    if n_neg >= 100 and settings.get("neg_pool") is None and args.loss in ("bpr", "ssm", "ccl"):
+    if n_neg >= 100 and settings.get("neg_pool") is None and args.loss in POOL_LOSSES:
         print(f"note: --n-neg {n_neg} gathers a (batch, {n_neg}, dim) block of item rows per step; "
               f"--neg-pool {n_neg} (one shared pool per step, scored by one matmul) is much faster per step "
               "(docs/benchmarks.md, 'Many negatives')", file=sys.stderr, flush=True)

@@ -103,15 +103,6 @@ POPULARITY_SMOOTHING = 1.0
 """Added to every item's count before the popularity exponent (keeps unseen items reachable)."""
 
 
-def negative_sampler(train: Interactions, negatives: NegativeKind, *, popularity_exponent: float = 0.75,
-                     device: torch.device | str = "cpu") -> NegativeSampler:
-    """The exact per-positive negative sampler for ``negatives`` (uniform or popularity^exponent)."""
-    check_choice("negatives", negatives, NEGATIVES)
-    if negatives == "uniform":
-        return UniformSampler(train, device=device)
-    return PopularitySampler(train, exponent=popularity_exponent, smoothing=POPULARITY_SMOOTHING, device=device)
-
-
 def proposal_log_prob(train: Interactions, negatives: NegativeKind, *,
                       popularity_exponent: float = 0.75) -> torch.Tensor:
     """log q(item), (n_items,) float32: the proposal the ``negatives`` sampler of `build_batches`
@@ -131,6 +122,10 @@ def build_batches(train: Interactions, *, batch_size: int, n_neg: int, negatives
                   mask_pool: bool = True) -> SampledBatches:
     """The samplers and batch stream every MF/graph trainer draws from (Lightning and fused
     alike), so the same settings and seed give the same batches."""
-    neg = negative_sampler(train, negatives, popularity_exponent=popularity_exponent, device=device)
+    check_choice("negatives", negatives, NEGATIVES)
+    neg: NegativeSampler = (
+        UniformSampler(train, device=device) if negatives == "uniform"
+        else PopularitySampler(train, exponent=popularity_exponent, smoothing=POPULARITY_SMOOTHING, device=device)
+    )
     return SampledBatches(PositiveSampler(train, stream, device=device), neg, batch_size=batch_size, n_neg=n_neg,
                           steps=steps, seed=seed, steps_per_call=steps_per_call, pool=pool, mask_pool=mask_pool)
