@@ -46,6 +46,15 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=0.5, help="ccl")
     parser.add_argument("--negative-weight", type=float, default=10.0, help="ccl")
     args = parser.parse_args()
+    from recpref.training.config import PairwiseConfig
+
+    try:  # the library's own checks, naming the setting, before any data work
+        PairwiseConfig(loss=args.loss, neg_pool=args.neg_pool, lr=args.lr, reg=args.reg, batch_size=args.batch_size,
+                       **{k: v for k, v in (("temperature", args.temperature), ("margin", args.margin),
+                                            ("negative_weight", args.negative_weight))
+                          if v != getattr(PairwiseConfig, k)})
+    except ValueError as exc:
+        parser.error(str(exc))
     import lightning.pytorch as pl
 
     from recpref.training.lightning_engine import make_trainer, run_fit
