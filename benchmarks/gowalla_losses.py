@@ -205,6 +205,8 @@ def main() -> None:
                         help="take every method's choices from earlier runs' logs instead of tuning again "
                              "(repeat the flag for several logs)")
     args = parser.parse_args()
+    if args.max_epochs < 1 or args.max_extensions < 0:
+        parser.error(f"--max-epochs must be >= 1 and --max-extensions >= 0; got {args.max_epochs}, {args.max_extensions}")
     wanted = args.methods.split(",")
     unknown = set(wanted) - {m.name for m in METHODS}
     if unknown or "als" not in wanted:

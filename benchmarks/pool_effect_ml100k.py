@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--losses", default="ssm")
     parser.add_argument("--max-epochs", type=int, default=200)
     args = parser.parse_args()
+    if args.seeds < 1 or args.max_epochs < 1:
+        parser.error(f"--seeds and --max-epochs must be >= 1; got {args.seeds}, {args.max_epochs}")
     losses = args.losses.split(",")
     if set(losses) - set(LOSSES):
         parser.error(f"--losses: choices {sorted(LOSSES)}, got {args.losses!r}")
