@@ -103,9 +103,12 @@ def fit_and_score(settings: dict[str, Any], train: Interactions, test: Interacti
 
 
 def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int,
-         seen: dict[tuple[Any, ...], dict[str, Any]], max_extensions: int = 2) -> dict[str, Any]:
+         seen: dict[tuple[Any, ...], dict[str, Any]], max_extensions: int = 2,
+         deadline: float | None = None) -> dict[str, Any]:
     """Coordinate search; ``seen`` maps settings already scored (this run or a resumed log) to
-    their validation result, so no setting is trained twice."""
+    their validation result, so no setting is trained twice. Past ``deadline`` (a
+    ``time.perf_counter()`` value) no new setting is trained: the choice is made among those
+    scored, and the untried values are named in the method's notes."""
     current = dict(method.base)
     best: dict[str, Any] | None = None
     for name, grid in method.grids:
@@ -114,6 +117,10 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
             for value in grid:
                 settings = {**current, name: value}
                 key = tuple(sorted(settings.items()))
+                if key not in seen and deadline is not None and time.perf_counter() > deadline:
+                    method.notes.append(f"time budget spent: {name}={value:g} not tried")
+                    print(f"  {method.name} {name}={value:g}: not tried (time budget spent)", flush=True)
+                    continue
                 if key not in seen:
                     valid_set = valid if method.sgd else None
                     r = fit_and_score(settings, fit, valid, valid_set, max_epochs)
@@ -122,9 +129,15 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
                     print(f"  {method.name} {name}={value:g}: valid ndcg@20 {r['ndcg']:.4f} recall@20 "
                           f"{r['recall']:.4f}, {r['epochs']} epochs{flag}, {r['seconds']:.0f} s "
                           f"{ {k: v for k, v in settings.items() if k not in ('model', 'loss')} }", flush=True)
-            scored = [(seen[tuple(sorted({**current, name: v}.items()))]["ndcg"], j) for j, v in enumerate(grid)]
+            tried = [(j, tuple(sorted({**current, name: v}.items()))) for j, v in enumerate(grid)]
+            scored = [(seen[key]["ndcg"], j) for j, key in tried if key in seen]
+            if not scored:
+                raise RuntimeError(f"time budget spent before any {method.name} setting with {name} was trained")
             j = max(scored)[1]
             if len(grid) == 1 or 0 < j < len(grid) - 1:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                method.notes.append(f"{name}={grid[j]:g} at the grid's edge (time budget spent)")
                 break
             if extensions == max_extensions:
                 method.notes.append(f"{name}={grid[j]:g} still at the grid's edge after {extensions} extensions")

@@ -16,6 +16,11 @@
 #     GPU_EVERY epochs, against SimpleX's published 0.1872 / 0.1557. SOFTMAX_ARGS overrides the
 #     loss settings.
 #
+#   GPU_PHASE=issue9: issue 9 in one call: CUDA tests, `recpref train --loss ccl --n-neg 1000` on
+#     the GPU, the shared-pool SSM step eager vs CUDA graph against a plain matmul
+#     (benchmarks/gpu_step.py), and the GPU target by benchmarks/gowalla_gpu_target.py (tuned on
+#     the validation carve-out within the time left of GPU_SECONDS, default 450).
+#
 #   OUT=results/gpu RECPREF_DATA_DIR=$PWD/.devdata GPU_PHASE=checks bash benchmarks/gpu_session.sh
 #
 # The machine lacks polars: bring it as wheels in .whl/ (`pip download polars polars-runtime-32
@@ -56,5 +61,24 @@ case "${GPU_PHASE:-checks}" in
       --batch-size 2048 --max-epochs $CURVE_EPOCHS --minutes ${GPU_MINUTES:-9} --eval-every ${GPU_EVERY:-5} \
       $( [ -n "${GPU_SMOKE:-}" ] && echo "--dim 8" ) > "$OUT/gowalla_mf_softmax.log" 2>&1
     tail -n 40 "$OUT/gowalla_mf_softmax.log" ;;
-  *) echo "GPU_PHASE must be checks, curve or softmax" >&2; exit 2 ;;
+  issue9)
+    # one device call, ~GPU_SECONDS (default 450) in all: CUDA tests, the acceptance command,
+    # the pooled step eager vs CUDA graph against a plain matmul, then the GPU target within
+    # whatever time is left (tuning on the validation carve-out, one refit, test once)
+    T0=$SECONDS; END=$((T0 + ${GPU_SECONDS:-450}))
+    [ -n "${GPU_SMOKE:-}" ] || { timeout 150 $PY -m pytest -q -p no:cacheprovider -W ignore tests/test_cuda.py \
+      tests/evaluation/test_evaluate_cuda.py > "$OUT/cuda_tests.log" 2>&1; tail -n 30 "$OUT/cuda_tests.log"; }
+    ACC=$( [ -n "${GPU_SMOKE:-}" ] && echo cpu || echo gpu )
+    timeout 120 $PY -m recpref.cli train --dataset $DATA --model mf --loss ccl --n-neg 1000 --epochs 2 \
+      --accelerator $ACC --no-progress --output /tmp/ccl_n1000 --overwrite $( [ "$DATA" = gowalla ] && echo "--protocol predefined" ) \
+      > "$OUT/cli_ccl_n1000.log" 2>&1; echo "cli rc $?" >> "$OUT/cli_ccl_n1000.log"; tail -n 25 "$OUT/cli_ccl_n1000.log"
+    timeout 120 $PY benchmarks/gpu_step.py --dataset $DATA --device $DEV --epochs 4 --models mf --loss ssm \
+      --neg-pool $( [ -n "${GPU_SMOKE:-}" ] && echo 200 || echo 1000 ) --temperature 0.8 > "$OUT/gpu_step_ssm_pool.log" 2>&1
+    cat "$OUT/gpu_step_ssm_pool.log"
+    LEFT=$((END - SECONDS - 100))
+    [ "$LEFT" -ge 60 ] || LEFT=60
+    timeout $((LEFT + 150)) $PY benchmarks/gowalla_gpu_target.py --budget-minutes $(awk "BEGIN{print $LEFT/60}") \
+      $( [ -n "${GPU_SMOKE:-}" ] && echo --smoke ) > "$OUT/gowalla_gpu_target.log" 2>&1
+    tail -n 40 "$OUT/gowalla_gpu_target.log"; echo "# phase wall $((SECONDS - T0)) s" ;;
+  *) echo "GPU_PHASE must be checks, curve, softmax or issue9" >&2; exit 2 ;;
 esac

@@ -1,7 +1,10 @@
 """Seconds per epoch of recpref's own training path (PreferenceModule + PreferenceDataModule +
 the core's Trainer), with each optimiser step run eagerly or captured once as a CUDA graph and
 replayed (``step_mode``), for LightGCN and MF; plus the final train loss of each so that the
-two paths can be seen to train alike.
+two paths can be seen to train alike. With ``--loss ssm --neg-pool 1000`` (issue 9) the step is
+the shared-pool sampled softmax, and a plain torch reference is timed beside it: as many
+(B, d) @ (d, M) matmuls, forward and backward, as an epoch has steps (step / matmul says how far
+the step is from matmul-bound).
 
     python benchmarks/gpu_step.py --dataset gowalla --device cuda --epochs 6
     python benchmarks/gpu_step.py --dataset ml-100k --device cpu --epochs 2 --models mf   # CPU smoke
@@ -22,6 +25,7 @@ import data_loaders
 from recpref.data import Interactions, Split
 from recpref.models import MF, LightGCN
 from recpref.modules import PreferenceDataModule, PreferenceModule
+from recpref.modules.objectives import LossSettings
 from recpref.training.lightning_engine import make_trainer, run_fit
 
 
@@ -36,9 +40,11 @@ def measure(data: Interactions, model_name: str, mode: str, args: argparse.Names
     torch.manual_seed(args.seed)
     enc = (MF(data.n_users, data.n_items, args.dim, init="xavier") if model_name == "mf"
            else LightGCN(data, dim=args.dim, n_layers=args.layers))
-    module = PreferenceModule(enc, loss="bpr", lr=args.lr, reg=args.reg, step_mode=mode)  # type: ignore[arg-type]
+    settings = LossSettings(temperature=args.temperature)
+    module = PreferenceModule(enc, loss=args.loss, lr=args.lr, reg=args.reg, step_mode=mode,  # type: ignore[arg-type]
+                              loss_settings=settings, neg_pool=args.neg_pool)
     dm = PreferenceDataModule(Split(train=data, test=data, allow_overlap=True), batch_size=args.batch_size,
-                              stream="shuffle", seed=args.seed)
+                              stream="shuffle", seed=args.seed, neg_pool=args.neg_pool)
     times: list[float] = []
 
     class Clock(pl.Callback):
@@ -58,6 +64,24 @@ def measure(data: Interactions, model_name: str, mode: str, args: argparse.Names
     return statistics.median(steady), loss
 
 
+def matmul_epoch(steps: int, args: argparse.Namespace) -> float:
+    """Seconds for ``steps`` plain (B, d) @ (d, M) products, forward and backward, on the device
+    (median of 3 after a warm-up)."""
+    u = torch.randn(args.batch_size, args.dim, device=args.device, requires_grad=True)
+    pool = torch.randn(args.neg_pool, args.dim, device=args.device, requires_grad=True)
+
+    def epoch() -> float:
+        _sync(args.device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            (u @ pool.T).sum().backward()
+        _sync(args.device)
+        return time.perf_counter() - t0
+
+    epoch()
+    return statistics.median(epoch() for _ in range(3))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="gowalla")
@@ -70,12 +94,23 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--loss", choices=["bpr", "ssm", "ccl"], default="bpr")
+    parser.add_argument("--neg-pool", type=int, default=None, help="one shared pool of M negatives per step")
+    parser.add_argument("--temperature", type=float, default=1.0, help="ssm")
     args = parser.parse_args()
+    if args.epochs < 2 or (args.neg_pool is not None and args.neg_pool < 1):
+        parser.error(f"--epochs must be >= 2 (the first holds the capture) and --neg-pool >= 1; "
+                     f"got {args.epochs}, {args.neg_pool}")
     ds = data_loaders.load(args.dataset)
     train = ds.split().train if {"train", "test"} <= set(ds.splits) else ds.interactions
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
+    steps = -(-train.nnz // args.batch_size)
+    pool = "" if args.neg_pool is None else f", one shared pool of {args.neg_pool} per step"
     print(f"# {args.dataset}: {train.n_users} users, {train.n_items} items, {train.nnz} train pairs, "
-          f"{-(-train.nnz // args.batch_size)} steps/epoch; {name}; torch {torch.__version__}; {args.epochs} epochs")
+          f"{steps} steps/epoch; loss {args.loss}{pool}; dim {args.dim}; {name}; torch {torch.__version__}; "
+          f"{args.epochs} epochs")
+    if args.neg_pool is not None:
+        print(f"# plain torch reference: {steps} x (B,d)@(d,M) fwd+bwd = {matmul_epoch(steps, args):.3f} s / epoch")
     print("| model | step | s / epoch (median after the first) | final train loss |")
     print("|---|---|---|---|", flush=True)
     for model_name in args.models.split(","):
