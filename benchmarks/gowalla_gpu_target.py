@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import subprocess
 import sys
@@ -35,18 +36,46 @@ from recpref.data import random_split
 SIMPLEX = (0.1872, 0.1557)  # SimpleX (CIKM 2021), Gowalla, MF + CCL, 1000 negatives: Recall@20, NDCG@20
 
 
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _setting(text: str) -> tuple[str, int | float]:
+    name, _, value = text.partition("=")
+    if not name or not value:
+        raise ValueError(f"--base wants NAME=VALUE, got {text!r}")
+    return name, _number(value)
+
+
+def _grid(text: str) -> tuple[str, list[int | float]]:
+    name, _, values = text.partition("=")
+    if not name or not values:
+        raise ValueError(f"--grid wants NAME=V1,V2,..., got {text!r}")
+    return name, [_number(v) for v in values.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget-minutes", type=float, default=4.0, help="tuning stops trying new settings after")
     parser.add_argument("--max-epochs", type=int, default=150)
     parser.add_argument("--max-extensions", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="ml-100k, one-value grids, 2 epochs")
+    parser.add_argument("--base", action="append", default=[], metavar="NAME=VALUE",
+                        help="start the search from this setting instead (repeatable), e.g. an earlier run's choice")
+    parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                        help="search these settings in this order instead of dim, reg, temperature (repeatable)")
     args = parser.parse_args()
     if args.budget_minutes <= 0 or args.max_epochs < 1 or args.max_extensions < 0:
         parser.error(f"--budget-minutes must be > 0, --max-epochs >= 1, --max-extensions >= 0; got "
                      f"{args.budget_minutes}, {args.max_epochs}, {args.max_extensions}")
     method = Method("mf-ssm", dict(model="mf", loss="ssm", neg_pool=1000, temperature=0.8, lr=1e-3, reg=0.1, dim=64),
                     [("dim", [64, 128, 256, 512]), ("reg", [0.03, 0.1, 0.3]), ("temperature", [0.4, 0.8, 1.6])])
+    try:
+        method.base.update(dict(_setting(text) for text in args.base))
+        if args.grid:
+            method.grids = [(name, list(values)) for name, values in map(_grid, args.grid)]
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.smoke:
         given = random_split(data_loaders.load("ml-100k").interactions, test_ratio=0.2, seed=2020)
         train, test = given.train, given.test
@@ -57,7 +86,8 @@ def main() -> None:
         split = data_loaders.load("gowalla").split()
         train, test = split.train, split.test
     inner = random_split(train, test_ratio=0.1, seed=2020)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = os.environ.get("RECPREF_COMMIT") or subprocess.run(  # a device copy's .git can lag the tree sent
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} commit {commit or '?'}; {platform.machine()}, "
           f"{gpu}, torch {torch.__version__}\n# $ python {' '.join(sys.argv)}")
