@@ -66,3 +66,51 @@ def test_gowalla_losses_script_tunes_then_refits_from_its_own_log(tmp_path: Path
     assert "## tuning" not in again and "chosen by the tuning runs" in again
     rows = lambda t: [line.split("|")[1:5] for line in t.splitlines() if line.startswith("| mf-ssm |")]  # noqa: E731
     assert rows(again) == rows(text)  # same choices and validation score; the refit repeats on test
+
+
+def _benchmark_module(name: str):  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import importlib
+
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_tune_extends_edges_and_stops_trying_new_settings_past_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    losses = _benchmark_module("gowalla_losses")
+    score = {64: 0.10, 128: 0.12, 256: 0.13, 512: 0.11}  # validation NDCG by dim: 256 is interior after one extension
+    trained: list[int] = []
+
+    def fake_fit(settings, train, test, valid, max_epochs):  # type: ignore[no-untyped-def]
+        trained.append(settings["dim"])
+        return dict(recall=0.0, ndcg=score[settings["dim"]], seconds=0.0, epochs=5)
+
+    monkeypatch.setattr(losses, "fit_and_score", fake_fit)
+    method = losses.Method("m", dict(model="mf", loss="ssm", dim=64), [("dim", [64, 128])])
+    losses.tune(method, None, None, 10, {}, max_extensions=3)
+    assert trained == [64, 128, 256, 512] and method.chosen["dim"] == 256 and not method.notes
+
+    trained.clear()
+    late = losses.Method("m", dict(model="mf", loss="ssm", dim=64), [("dim", [64, 128, 256])])
+    seen = {tuple(sorted({**late.base, "dim": 64}.items())): dict(recall=0.0, ndcg=0.10, seconds=0.0, epochs=5)}
+    losses.tune(late, None, None, 10, seen, max_extensions=3, deadline=0.0)  # already past: nothing new trains
+    assert trained == [] and late.chosen["dim"] == 64
+    assert "time budget spent: dim=128 not tried" in late.notes and "time budget spent: dim=256 not tried" in late.notes
+
+    with pytest.raises(RuntimeError, match="time budget spent before any m setting"):
+        losses.tune(losses.Method("m", dict(model="mf", loss="ssm", dim=64), [("dim", [64])]), None, None, 10, {},
+                    deadline=0.0)
+
+
+def test_gpu_target_script_parses_base_and_grid_and_refuses_bad_ones() -> None:
+    target = _benchmark_module("gowalla_gpu_target")
+    assert target._setting("dim=512") == ("dim", 512) and target._setting("lr=1e-3") == ("lr", 1e-3)
+    assert target._grid("reg=0.03,0.1") == ("reg", [0.03, 0.1])
+    for bad, fn in (("dim", target._setting), ("=3", target._setting), ("reg=", target._grid)):
+        with pytest.raises(ValueError, match="--base|--grid"):
+            fn(bad)
+    out = subprocess.run([sys.executable, "benchmarks/gowalla_gpu_target.py", "--budget-minutes", "0"], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--budget-minutes must be > 0" in out.stderr
