@@ -12,7 +12,8 @@ validation NDCG@20 (patience 3, at most ``--max-epochs``; a best epoch at the ca
 Selection: validation NDCG@20 (full ranking, fit items masked). Final: the chosen settings refit
 on all of train for the chosen number of epochs (ALS: its sweeps), timed (wall seconds of
 `Recommender.fit`), and scored on test: Recall@20 and NDCG@20 with every train item masked
-(recpref's `evaluate`: recall = hits / min(k, |test items|)... see `recpref.evaluation.metrics`).
+(recpref's `evaluate`: recall = hits in the top 20 / the user's test items; see
+`recpref.evaluation.metrics`).
 ALS is refit first and last; the time ratio divides by the mean of those two fits.
 
 ``--tuning-log LOG`` (repeatable) skips tuning and takes the choices from earlier runs' logs
