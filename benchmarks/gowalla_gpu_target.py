@@ -32,6 +32,7 @@ import torch
 import data_loaders
 from gowalla_losses import Method, fit_and_score, tune
 from recpref.data import random_split
+from recpref.serving import Recommender
 
 SIMPLEX = (0.1872, 0.1557)  # SimpleX (CIKM 2021), Gowalla, MF + CCL, 1000 negatives: Recall@20, NDCG@20
 
@@ -70,12 +71,17 @@ def main() -> None:
                      f"{args.budget_minutes}, {args.max_epochs}, {args.max_extensions}")
     method = Method("mf-ssm", dict(model="mf", loss="ssm", neg_pool=1000, temperature=0.8, lr=1e-3, reg=0.1, dim=64),
                     [("dim", [64, 128, 256, 512]), ("reg", [0.03, 0.1, 0.3]), ("temperature", [0.4, 0.8, 1.6])])
+    if args.smoke and args.grid:
+        parser.error("--grid does not apply with --smoke (its grid is dim 8, 16)")
     try:
         method.base.update(dict(_setting(text) for text in args.base))
         if args.grid:
             method.grids = [(name, list(values)) for name, values in map(_grid, args.grid)]
-    except ValueError as exc:
-        parser.error(str(exc))
+        for name, values in [(None, [None]), *method.grids]:  # the library's checks, before any data work
+            for value in values:
+                Recommender(**{**method.base, **({} if name is None else {name: value})})
+    except (ValueError, TypeError) as exc:
+        parser.error(f"--base/--grid: {exc}")
     if args.smoke:
         given = random_split(data_loaders.load("ml-100k").interactions, test_ratio=0.2, seed=2020)
         train, test = given.train, given.test

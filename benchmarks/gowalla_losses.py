@@ -141,8 +141,8 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
                     print(f"  {method.name} {name}={value:g}: valid ndcg@20 {r['ndcg']:.4f} recall@20 "
                           f"{r['recall']:.4f}, {r['epochs']} epochs{flag}, {r['seconds']:.0f} s "
                           f"{ {k: v for k, v in settings.items() if k not in ('model', 'loss')} }", flush=True)
-            tried = [(j, tuple(sorted({**current, name: v}.items()))) for j, v in enumerate(grid)]
-            scored = [(seen[key]["ndcg"], j) for j, key in tried if key in seen]
+            keys = [(j, tuple(sorted({**current, name: v}.items()))) for j, v in enumerate(grid)]
+            scored = [(seen[key]["ndcg"], j) for j, key in keys if key in seen]  # past a deadline, not all
             if not scored:
                 raise RuntimeError(f"time budget spent before any {method.name} setting with {name} was trained")
             j = max(scored)[1]

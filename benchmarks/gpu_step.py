@@ -98,9 +98,15 @@ def main() -> None:
     parser.add_argument("--neg-pool", type=int, default=None, help="one shared pool of M negatives per step")
     parser.add_argument("--temperature", type=float, default=1.0, help="ssm")
     args = parser.parse_args()
-    if args.epochs < 2 or (args.neg_pool is not None and args.neg_pool < 1):
-        parser.error(f"--epochs must be >= 2 (the first holds the capture) and --neg-pool >= 1; "
-                     f"got {args.epochs}, {args.neg_pool}")
+    if args.epochs < 2:
+        parser.error(f"--epochs must be >= 2 (the first holds the capture); got {args.epochs}")
+    from recpref.training.config import PairwiseConfig
+
+    try:  # the library's own checks (as gowalla_curve.py), naming the setting, before any data work
+        PairwiseConfig(loss=args.loss, neg_pool=args.neg_pool, lr=args.lr, reg=args.reg, batch_size=args.batch_size,
+                       **({} if args.temperature == PairwiseConfig.temperature else {"temperature": args.temperature}))
+    except ValueError as exc:
+        parser.error(str(exc))
     ds = data_loaders.load(args.dataset)
     train = ds.split().train if {"train", "test"} <= set(ds.splits) else ds.interactions
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"

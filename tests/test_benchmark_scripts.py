@@ -114,3 +114,18 @@ def test_gpu_target_script_parses_base_and_grid_and_refuses_bad_ones() -> None:
     out = subprocess.run([sys.executable, "benchmarks/gowalla_gpu_target.py", "--budget-minutes", "0"], cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "--budget-minutes must be > 0" in out.stderr
+    for args, message in ((["--base", "dimm=3"], "unknown setting(s) ['dimm']"),
+                          (["--grid", "temperature=0.8,-1"], "temperature must be"),
+                          (["--smoke", "--grid", "dim=8"], "--grid does not apply with --smoke")):
+        out = subprocess.run([sys.executable, "benchmarks/gowalla_gpu_target.py", *args], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and message in out.stderr, out.stderr[-500:]
+
+
+def test_gpu_step_script_refuses_loss_flags_the_loss_does_not_take() -> None:
+    for args, message in ((["--loss", "bpr", "--temperature", "0.8"], "temperature applies to loss ssm"),
+                          (["--loss", "ssm", "--neg-pool", "0"], "neg_pool must be"),
+                          (["--epochs", "1"], "--epochs must be >= 2")):
+        out = subprocess.run([sys.executable, "benchmarks/gpu_step.py", *args], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and message in out.stderr, out.stderr[-500:]
