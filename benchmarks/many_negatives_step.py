@@ -6,10 +6,12 @@
 For each loss, one optimiser step of recpref's own path (the batch stream's negatives,
 PreferenceModule's objective, backward, Adam) is timed, median of ``--repeats`` after a warm-up,
 with N exact negatives per positive ("per-positive") and with one shared pool of N uniform items
-per step, the user's own items masked ("shared pool", losses bpr/ssm/ccl), next to the sampling
+per step, the user's own items masked ("shared pool", losses bpr/ssm/ccl; the module's own
+pooled objective and optimiser: row-sparse gathers into `RowSparseAdam`), next to the sampling
 of that batch alone and the plain matmul the pool needs, scores (B, d) @ (d, N) forward and
 backward. The ratio step / matmul says how far the step is from matmul-bound. Batch 2048, MF dim
-64 unless given.
+64 unless given. Like `fit` on the CPU, it first keeps freed memory for reuse
+(`recpref.training.allocator`); ``--system-allocator`` leaves glibc's thresholds alone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import data_loaders
 from recpref.models import MF
 from recpref.modules import PreferenceModule
 from recpref.modules.objectives import POOL_OBJECTIVES, LossSettings
+from recpref.training.allocator import keep_freed_memory
 from recpref.sampling.batches import build_batches
 
 
@@ -47,13 +50,16 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--losses", default="bpr,ssm,ccl")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="leave glibc's allocator thresholds alone (fit raises them on the CPU)")
     args = parser.parse_args()
+    kept = False if args.system_allocator else keep_freed_memory()
     ds = data_loaders.load(args.dataset)
     train = ds.split().train if {"train", "test"} <= set(ds.splits) else ds.interactions
     b, n, d = args.batch_size, args.n_neg, args.dim
     print(f"# {args.dataset}: {train.n_users} users x {train.n_items} items; batch {b}, {n} negatives per positive, "
           f"MF dim {d}; {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"median of {args.repeats} after a warm-up")
+          f"median of {args.repeats} after a warm-up; freed memory kept for reuse (recpref.training.allocator): {kept}")
     per_pos = build_batches(train, batch_size=b, n_neg=n, negatives="uniform", stream="shuffle", steps=1, seed=0,
                             steps_per_call=1)
     pooled = build_batches(train, batch_size=b, n_neg=1, negatives="uniform", stream="shuffle", steps=1, seed=0,
@@ -80,13 +86,13 @@ def main() -> None:
             model = MF(train.n_users, train.n_items, d)
             module = PreferenceModule(model, loss=loss, lr=1e-3, reg=0.0, loss_settings=LossSettings(),  # type: ignore[arg-type]
                                       neg_pool=n if mode == "shared pool" else None)
-            opt = torch.optim.Adam(module.parameters(), lr=1e-3, fused=True)
-            pool_objective = POOL_OBJECTIVES[loss](LossSettings()) if mode == "shared pool" else None
+            opt = module.configure_optimizers()  # the module's own optimiser (RowSparseAdam, fused)
+            pooled_mode = mode == "shared pool"
 
             def step() -> None:
                 opt.zero_grad(set_to_none=True)
-                if pool_objective is not None:
-                    pool_objective(model, users, pos, pool, mask).loss.backward()
+                if pooled_mode:  # the module's pooled objective (row-sparse gathers on the CPU)
+                    module._pool_step_loss(users, pos, pool, mask).backward()
                 else:
                     module._step_loss(users, pos, neg).backward()
                 opt.step()

@@ -105,10 +105,17 @@ def _ssm(s: LossSettings) -> PairwiseObjective:
     return objective
 
 
-def _representations(model: Encoder, users: torch.Tensor, *items: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _representations(model: Encoder, users: torch.Tensor, *items: torch.Tensor,
+                     sparse_rows: bool = False) -> tuple[torch.Tensor, ...]:
     """Final user (B, d) and item (*shape, d) representations (after propagation) of ``users`` and
-    of each item index tensor, from one ``embed()`` (one propagation for graph encoders)."""
+    of each item index tensor, from one ``embed()`` (one propagation for graph encoders).
+
+    ``sparse_rows`` (MF only): gather with row-sparse gradients (``F.embedding(sparse=True)``) for
+    an optimiser that takes them (`recpref.modules.optim.RowSparseAdam`, Adagrad, SGD)."""
     u_all, i_all = model.embed()
+    if sparse_rows and isinstance(model, MF):
+        return (F.embedding(users, u_all, sparse=True),
+                *(F.embedding(it, i_all, sparse=True) for it in items))
     return (u_all.index_select(0, users),
             *(i_all.index_select(0, it.reshape(-1)).view(*it.shape, -1) for it in items))
 
@@ -156,21 +163,25 @@ def _directau(s: LossSettings) -> PairwiseObjective:
 
 class PoolObjective(Protocol):
     def __call__(self, model: Encoder, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
-                 mask: torch.Tensor | None) -> Objective: ...
+                 mask: torch.Tensor | None, *, sparse_rows: bool = False) -> Objective: ...
 
 
 def _pool_objective(cosine: bool, pool_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int],
                                                      torch.Tensor]) -> PoolObjective:
     def objective(model: Encoder, users: torch.Tensor, pos: torch.Tensor, pool: torch.Tensor,
-                  mask: torch.Tensor | None) -> Objective:
+                  mask: torch.Tensor | None, *, sparse_rows: bool = False) -> Objective:
         """Positive scores (B,) and pool scores (B, M) by one (B, d) @ (d, M) matmul (no (B, M, d)
         gather); masked pool entries (the user's own items) contribute nothing, means still divide
-        by M. L2 rows: the batch's users and positives and the pool's items, once each."""
-        u, ip, ipool = _representations(model, users, pos, pool)
+        by M. L2 rows: the batch's users and positives and the pool's items, once each (MF: the very
+        rows the scores use, so each table is gathered once per step, not twice). ``sparse_rows``:
+        see `_representations`."""
+        u, ip, ipool = _representations(model, users, pos, pool, sparse_rows=sparse_rows)
+        rows = ((u, ip, ipool) if isinstance(model, MF)
+                else (*layer0_rows(model, users, pos), layer0_rows(model, users[:0], pool)[1]))
         if cosine:
             u, ip, ipool = F.normalize(u, dim=-1), F.normalize(ip, dim=-1), F.normalize(ipool, dim=-1)
         value = pool_loss((u * ip).sum(-1), u @ ipool.T, mask, model.n_items)
-        return Objective(value, (*layer0_rows(model, users, pos), layer0_rows(model, users[:0], pool)[1]))
+        return Objective(value, rows)
 
     return objective
 
@@ -186,8 +197,7 @@ def _pool_ssm(s: LossSettings) -> PoolObjective:
     def loss(s_pos: torch.Tensor, s_pool: torch.Tensor, mask: torch.Tensor | None, n_items: int) -> torch.Tensor:
         # the pool is uniform with replacement: q = 1 / n_items exactly
         log_q = torch.full((), -math.log(n_items), device=s_pool.device, dtype=s_pool.dtype)
-        logits = s_pool if mask is None else s_pool.masked_fill(mask, float("-inf"))
-        return sampled_softmax_loss(s_pos, logits, temperature=s.temperature, log_q=log_q)
+        return sampled_softmax_loss(s_pos, s_pool, temperature=s.temperature, log_q=log_q, mask=mask)
 
     return _pool_objective(False, loss)
 

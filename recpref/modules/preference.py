@@ -20,6 +20,7 @@ from recpref.data import Interactions
 from recpref.losses import l2_regularization
 from recpref.models import MF, Encoder
 from recpref.modules.graph_step import GraphStep
+from recpref.modules.optim import RowSparseAdam
 from recpref.modules.objectives import PAIRWISE_OBJECTIVES, POOL_OBJECTIVES, LossSettings, layer0_rows
 
 __all__ = ["LossName", "OptimizerName", "PreferenceModule", "nbpo_flip_model"]
@@ -152,6 +153,13 @@ class PreferenceModule(pl.LightningModule):
             return True
         return self.step_mode == "auto" and self._capturable and self.device.type == "cuda" and single
 
+    def _sparse_rows(self) -> bool:
+        """Row-sparse gathers (MF on the CPU, one process): the backward then skips the table-sized
+        zero gradient of a dense gather (see `recpref.modules.optim`). Every optimiser here takes
+        row-sparse gradients (Adam through `RowSparseAdam`); CUDA keeps dense gathers (graph capture)."""
+        single = self._trainer is None or self.trainer.world_size == 1
+        return isinstance(self.model, MF) and self.device.type == "cpu" and single
+
     def _raw_step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """objective -> backward -> optimiser step, with no host sync (graph-capturable)."""
         return self._raw_update(self._step_loss(users, pos, neg))
@@ -175,7 +183,7 @@ class PreferenceModule(pl.LightningModule):
                         mask: torch.Tensor | None) -> torch.Tensor:
         """One step's objective against a shared pool: users/pos (B,), pool (M,), mask (B, M) or None."""
         assert self._pool_objective is not None
-        obj = self._pool_objective(self.model, users, pos, pool, mask)
+        obj = self._pool_objective(self.model, users, pos, pool, mask, sparse_rows=self._sparse_rows())
         return obj.loss + self._reg_term(users, pos, pool, obj.rows, None)
 
     def _eager_steps(self, opt: LightningOptimizer, n_steps: int, step_loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
@@ -196,11 +204,12 @@ class PreferenceModule(pl.LightningModule):
             # fused Adam (CPU and CUDA): one kernel for all tensors, ~5x cheaper than foreach
             # on CPU; falls back where a device has no fused kernel.
             # a CUDA graph replays Adam too: its step counter must live on the device
+            # RowSparseAdam: dense Adam that also takes the row-sparse gradients of CPU MF gathers
             capturable = self._uses_graph() and self.device.type == "cuda"
             try:
-                return torch.optim.Adam(self.parameters(), lr=lr, fused=True, capturable=capturable)
+                return RowSparseAdam(self.parameters(), lr=lr, fused=True, capturable=capturable)
             except RuntimeError:
-                return torch.optim.Adam(self.parameters(), lr=lr, capturable=capturable)
+                return RowSparseAdam(self.parameters(), lr=lr, capturable=capturable)
         if name == "adagrad":
             return torch.optim.Adagrad(self.parameters(), lr=lr)
         return torch.optim.SGD(self.parameters(), lr=lr)

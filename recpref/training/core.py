@@ -21,7 +21,8 @@ from recpref.models import MF, Encoder
 from recpref.training.best import BestState, check_finite_training
 from recpref.training.config import ALSConfig, MNARConfig, ModelConfig, PairwiseConfig, TrainConfig
 from recpref.training.encoders import build_encoder
-from recpref.training.engine import Engine, choose_engine
+from recpref.training.allocator import keep_freed_memory
+from recpref.training.engine import Engine, choose_engine, on_cpu
 
 __all__ = ["FAMILIES", "FitResult", "fit"]
 
@@ -68,7 +69,8 @@ def fit(model: ModelConfig, config: TrainConfig, train: Interactions, valid: Int
     """Train the encoder ``model`` describes on ``train`` with ``config``'s family.
 
     With ``valid`` (same id space) every epoch is scored on it and the best epoch's weights are
-    kept, stopping after ``config.patience`` epochs without gain. ``propensity``/``exposure``
+    kept, stopping after ``config.patience`` epochs without gain. On the CPU it first raises
+    glibc's allocator thresholds once per process (`recpref.training.allocator.keep_freed_memory`). ``propensity``/``exposure``
     belong to the MNAR family (see `MNARConfig`). A fit whose loss or weights become NaN/inf
     raises ``FloatingPointError`` naming ``lr``.
     """
@@ -80,6 +82,8 @@ def fit(model: ModelConfig, config: TrainConfig, train: Interactions, valid: Int
     if family is None:
         raise TypeError(f"no training family for {type(config).__name__}; known: {[c.__name__ for c in FAMILIES]}")
     inputs = FitInputs(train, valid, propensity, exposure, accelerator, devices, strategy, progress)
+    if on_cpu(accelerator):
+        keep_freed_memory()  # see recpref.training.allocator (RECPREF_KEEP_FREED_MEMORY=0 turns it off)
     with _seeded(config.seed):
         encoder = build_encoder(model, train)
         result = family(encoder, model, config, inputs)

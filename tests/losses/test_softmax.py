@@ -21,12 +21,15 @@ def ref_sampled_softmax(
     temperature: float = 1.0,
     log_q: torch.Tensor | None = None,
     weight: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     b_size, n = neg.shape
     total = pos.new_zeros(())
     for b in range(b_size):
         z = torch.exp(pos[b] / temperature)
         for j in range(n):
+            if mask is not None and bool(mask[b, j]):
+                continue
             offset = 0.0 if log_q is None else log_q.expand(b_size, n)[b, j] + math.log(n)
             z = z + torch.exp(neg[b, j] / temperature - offset)
         term = torch.log(z) - pos[b] / temperature
@@ -141,6 +144,51 @@ def test_sampled_softmax_1d_negatives_is_n_equals_1() -> None:
     assert torch.allclose(sampled_softmax_loss(pos, neg), sampled_softmax_loss(pos, neg.unsqueeze(-1)))
     # N = 1, no correction: softmax over two = softplus(neg - pos), i.e. BPR
     assert torch.allclose(sampled_softmax_loss(pos, neg), torch.nn.functional.softplus(neg - pos).mean())
+
+
+@pytest.mark.parametrize("log_q_shape", [None, (), (7,), (4, 7)])
+def test_sampled_softmax_mask_matches_reference(log_q_shape: tuple[int, ...] | None) -> None:
+    # masked negatives leave the softmax; log N still counts every drawn negative
+    g = _gen(11)
+    pos, neg = torch.randn(4, generator=g, dtype=D), torch.randn(4, 7, generator=g, dtype=D) * 2
+    mask = torch.rand(4, 7, generator=g) < 0.4
+    mask[0] = True  # a row with every negative masked: only the positive is left, loss 0
+    log_q = None if log_q_shape is None else torch.log(torch.rand(log_q_shape, generator=g, dtype=D) * 0.1)
+    weight = torch.rand(4, generator=g, dtype=D)
+    for w in (None, weight):
+        _assert_same_value_and_grad(
+            lambda p, n: sampled_softmax_loss(p, n, temperature=0.6, log_q=log_q, weight=w, mask=mask),
+            lambda p, n: ref_sampled_softmax(p, n, 0.6, log_q, w, mask),
+            pos,
+            neg,
+        )
+    leaves = [pos.clone().requires_grad_(True), neg.clone().requires_grad_(True)]
+    grad_neg = torch.autograd.grad(sampled_softmax_loss(*leaves, mask=mask), leaves)[1]
+    assert torch.equal(grad_neg[mask], torch.zeros(int(mask.sum()), dtype=D))
+
+
+def test_sampled_softmax_hand_written_backward_matches_autograd_path() -> None:
+    # a weight that requires grad takes the autograd path: both paths agree in float32 on a big block
+    g = _gen(12)
+    pos, neg = torch.randn(64, generator=g) * 3, torch.randn(64, 500, generator=g) * 3
+    mask, log_q = torch.rand(64, 500, generator=g) < 0.01, torch.tensor(-math.log(9000.0))
+    leaves = [pos.clone().requires_grad_(True), neg.clone().requires_grad_(True)]
+    w_plain, w_grad = torch.ones(64), torch.ones(64, requires_grad=True)
+    fast = sampled_softmax_loss(*leaves, temperature=0.3, log_q=log_q, mask=mask, weight=w_plain)
+    slow = sampled_softmax_loss(*leaves, temperature=0.3, log_q=log_q, mask=mask, weight=w_grad)
+    assert slow.grad_fn is not None and "Mean" in type(slow.grad_fn).__name__
+    assert "SoftmaxOverNegatives" in type(fast.grad_fn).__name__
+    assert torch.allclose(fast, slow, rtol=1e-6, atol=0)
+    for a, b in zip(torch.autograd.grad(fast, leaves), torch.autograd.grad(slow, leaves)):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-9)
+
+
+def test_sampled_softmax_rejects_bad_mask() -> None:
+    pos, neg = torch.zeros(3), torch.zeros(3, 4)
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        sampled_softmax_loss(pos, neg, mask=torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        sampled_softmax_loss(pos, neg, mask=torch.zeros(3, 5, dtype=torch.bool))
 
 
 def test_shared_pool_log_q_broadcasts_like_expanded() -> None:
