@@ -18,7 +18,7 @@ MNARLossName = Literal["naive", "relmf", "snips", "dr", "wmf", "ubpr"]
 ALSLossName = Literal["als"]
 LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau", "naive", "relmf", "snips", "dr", "wmf",
                    "ubpr", "als"]
-OptimizerName = Literal["adam", "sgd", "adagrad"]
+OptimizerName = Literal["adam", "sgd", "adagrad", "lazy_adam"]
 NegativeKind = Literal["uniform", "popularity"]
 PositiveStream = Literal["interactions", "users", "shuffle"]
 EngineName = Literal["auto", "lightning", "fused"]

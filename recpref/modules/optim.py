@@ -1,4 +1,5 @@
-"""Adam that also takes row-sparse gradients, with dense Adam's exact update.
+"""Adam that also takes row-sparse gradients, with dense Adam's exact update (or, ``lazy``, the
+update of the touched rows only).
 
 Why: on the CPU a pooled MF step gathers a few thousand rows of each embedding table, and the
 backward of a dense gather (``index_select``) allocates and zeroes a table-sized gradient every
@@ -23,12 +24,54 @@ __all__ = ["RowSparseAdam"]
 class RowSparseAdam(torch.optim.Adam):
     """``torch.optim.Adam`` (same arguments) whose parameters may carry sparse COO gradients with
     one sparse dimension (rows), as ``F.embedding(sparse=True)`` makes; dense gradients pass
-    through unchanged."""
+    through unchanged.
 
-    def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], **kwargs: Any) -> None:
+    ``lazy=True``: "lazy" Adam (TensorFlow's LazyAdam, torch's SparseAdam): a step moves the
+    moments and weights of the rows its gradient touches only, with the bias correction of the
+    global step count; rows outside the batch keep their values. The step then costs O(rows
+    touched x dim) instead of O(table): at dim 256 on Gowalla the dense update is a third of a
+    pooled step. It is a different optimiser (untouched rows do not coast on their momentum), so
+    its settings are tuned on their own. Lazy steps need row-sparse gradients on every parameter
+    that has a gradient: a dense one raises ``ValueError``.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], *, lazy: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
+        if lazy and any(g["weight_decay"] or g["amsgrad"] or g["maximize"] or g.get("fused") for g in self.param_groups):
+            raise ValueError("lazy Adam supports lr, betas and eps only (no weight_decay, amsgrad, maximize or fused)")
+        self.lazy = lazy
         # per parameter: its dense buffer and the rows written into it (None: clear all of it)
         self._dense: dict[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._lazy_steps = 0
+
+    def _lazy_step(self) -> None:
+        self._lazy_steps += 1
+        t = self._lazy_steps
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            lr, eps = float(group["lr"]), float(group["eps"])
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if not g.is_sparse or g.sparse_dim() != 1 or g.shape != p.shape:
+                    raise ValueError(f"lazy Adam needs row-sparse gradients (F.embedding(sparse=True)) of shape "
+                                     f"{tuple(p.shape)}; got a {'sparse' if g.is_sparse else 'dense'} gradient "
+                                     f"of shape {tuple(g.shape)}")
+                rows, inverse = torch.unique(g._indices()[0], return_inverse=True)
+                values = torch.zeros((rows.numel(), *p.shape[1:]), dtype=p.dtype, device=p.device)
+                values.index_add_(0, inverse, g._values().to(p.dtype))
+                state = self.state[p]
+                if "exp_avg" not in state:
+                    state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+                m = state["exp_avg"].index_select(0, rows).mul_(b1).add_(values, alpha=1 - b1)
+                v = state["exp_avg_sq"].index_select(0, rows).mul_(b2).addcmul_(values, values, value=1 - b2)
+                state["exp_avg"].index_copy_(0, rows, m)
+                state["exp_avg_sq"].index_copy_(0, rows, v)
+                denom = v.div_(1 - b2 ** t).sqrt_().add_(eps)
+                with torch.no_grad():
+                    p.index_add_(0, rows, m.div_(denom), alpha=-lr / (1 - b1 ** t))
 
     def _densify(self, p: torch.Tensor) -> None:
         g = p.grad
@@ -59,6 +102,9 @@ class RowSparseAdam(torch.optim.Adam):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.lazy:
+            self._lazy_step()
+            return loss
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:

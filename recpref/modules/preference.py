@@ -91,6 +91,9 @@ class PreferenceModule(pl.LightningModule):
         if step_mode == "graph" and not (capturable and optimizer == "adam"):
             raise ValueError(f"step_mode 'graph' needs Adam and capturable encoders; got optimizer {optimizer!r}, "
                              f"{type(model).__name__} (capturable: {model.capturable})")
+        if optimizer == "lazy_adam" and (neg_pool is None or not isinstance(model, MF)):
+            raise ValueError(f"optimizer 'lazy_adam' needs row-sparse gradients: model MF with neg_pool; got "
+                             f"{type(model).__name__}, neg_pool {neg_pool}")
         self._capturable = capturable and optimizer == "adam"
         self._graph: GraphStep | None = None
 
@@ -156,8 +159,13 @@ class PreferenceModule(pl.LightningModule):
     def _sparse_rows(self) -> bool:
         """Row-sparse gathers (MF on the CPU, one process): the backward then skips the table-sized
         zero gradient of a dense gather (see `recpref.modules.optim`). Every optimiser here takes
-        row-sparse gradients (Adam through `RowSparseAdam`); CUDA keeps dense gathers (graph capture)."""
+        row-sparse gradients (Adam through `RowSparseAdam`); CUDA keeps dense gathers (graph capture)
+        unless the optimiser is ``lazy_adam``, which needs row-sparse gradients everywhere."""
         single = self._trainer is None or self.trainer.world_size == 1
+        if self.hparams["optimizer"] == "lazy_adam":
+            if not single:
+                raise ValueError("optimizer 'lazy_adam' trains in one process; use optimizer 'adam' with several devices")
+            return True
         return isinstance(self.model, MF) and self.device.type == "cpu" and single
 
     def _raw_step(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -210,6 +218,8 @@ class PreferenceModule(pl.LightningModule):
                 return RowSparseAdam(self.parameters(), lr=lr, fused=True, capturable=capturable)
             except RuntimeError:
                 return RowSparseAdam(self.parameters(), lr=lr, capturable=capturable)
+        if name == "lazy_adam":
+            return RowSparseAdam(self.parameters(), lr=lr, lazy=True)
         if name == "adagrad":
             return torch.optim.Adagrad(self.parameters(), lr=lr)
         return torch.optim.SGD(self.parameters(), lr=lr)

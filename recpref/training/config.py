@@ -68,6 +68,8 @@ class PairwiseConfig(_FitSettings):
     ``gamma`` to directau; each is refused with another loss. ``neg_pool`` M (bpr, ssm, ccl) draws
     one shared pool of M uniform items per step instead of ``n_neg`` per positive: scores (B, M)
     by one matmul; ``mask_pool`` leaves each user's own items in the pool out of the loss.
+    ``optimizer`` ``lazy_adam`` (MF with ``neg_pool``): Adam on the rows each step touches only
+    (`recpref.modules.optim.RowSparseAdam`), O(rows) per step instead of O(table).
     ``engine``: see
     `recpref.training.choose_engine`."""
 
@@ -110,6 +112,9 @@ class PairwiseConfig(_FitSettings):
                 raise ValueError("neg_pool draws uniform items; negatives 'popularity' applies to per-positive negatives")
         elif self.mask_pool is not True:
             raise ValueError("mask_pool applies with neg_pool only")
+        if self.optimizer == "lazy_adam" and self.neg_pool is None:
+            raise ValueError("optimizer 'lazy_adam' updates the rows a shared pool step touches: it needs neg_pool "
+                             "(and model mf); use optimizer 'adam' with per-positive negatives")
         check_float("temperature", self.temperature, low=0.0, low_open=True)
         check_float("margin", self.margin, low=-1.0, high=1.0)
         check_float("negative_weight", self.negative_weight, low=0.0)
@@ -232,6 +237,8 @@ def settings_from_flat(**settings: Any) -> tuple[ModelConfig, TrainConfig]:
     train = family(**{k: v for k, v in settings.items() if k in own})
     if isinstance(train, (MNARConfig, ALSConfig)) and model.model != "mf":
         raise ValueError(f"loss {loss!r} trains model mf only; got model {model.model!r}")
+    if isinstance(train, PairwiseConfig) and train.optimizer == "lazy_adam" and model.model != "mf":
+        raise ValueError(f"optimizer 'lazy_adam' trains model mf only (row-sparse gathers); got model {model.model!r}")
     return model, train
 
 
