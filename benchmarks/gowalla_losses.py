@@ -77,6 +77,13 @@ METHODS = [
     # score flops per step): the other cheap variant for the time target.
     Method("mf-ssm-p250", dict(model="mf", loss="ssm", neg_pool=250, temperature=0.8, lr=2e-3, reg=0.1),
            [("lr", [1e-3, 2e-3, 4e-3]), ("temperature", [0.4, 0.8, 1.6]), ("reg", [0.03, 0.1, 0.3])]),
+    # The CPU time target again, from the other side: wider MF converges in far fewer epochs (GPU
+    # search, docs/results/gpu/run3_gowalla_gpu_target.log: dim 256 peaks at 17 epochs, dim 64 at
+    # 34), and lazy Adam keeps the wider tables' update O(rows touched). dim and optimiser fixed
+    # beforehand; lr, temperature and L2 tuned here.
+    Method("mf-ssm-wide", dict(model="mf", loss="ssm", neg_pool=POOL, dim=256, optimizer="lazy_adam", temperature=0.8,
+                               lr=2e-3, reg=0.1),
+           [("lr", [1e-3, 2e-3, 4e-3]), ("temperature", [0.4, 0.8, 1.6]), ("reg", [0.03, 0.1, 0.3])]),
     # uniformity compares every pair in the batch (O(B^2)): the authors' batches are small (256)
     Method("mf-directau", dict(model="mf", loss="directau", gamma=1.0, lr=1e-3, reg=0.0, batch_size=512),
            [("gamma", [0.5, 1.0, 2.0]), ("lr", [5e-4, 1e-3, 2e-3])]),
@@ -226,10 +233,15 @@ def main() -> None:
                         help="tune again, but reuse every run these earlier logs already hold (repeatable)")
     parser.add_argument("--tune-only", action="store_true", help="stop after tuning (no refit, no table)")
     parser.add_argument("--max-extensions", type=int, default=2, help="outward grid extensions per setting")
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="per method: no new setting is trained after this many minutes of its tuning "
+                             "(the untried values are listed in its notes)")
     parser.add_argument("--tuning-log", type=Path, action="append", default=None,
                         help="take every method's choices from earlier runs' logs instead of tuning again "
                              "(repeat the flag for several logs)")
     args = parser.parse_args()
+    if args.budget_minutes is not None and not args.budget_minutes > 0:
+        parser.error(f"--budget-minutes must be > 0; got {args.budget_minutes}")
     if args.max_epochs < 1 or args.max_extensions < 0:
         parser.error(f"--max-epochs must be >= 1 and --max-extensions >= 0; got {args.max_epochs}, {args.max_extensions}")
     wanted = args.methods.split(",")
@@ -258,7 +270,7 @@ def main() -> None:
     print(f"# {'ml-100k (smoke)' if args.smoke else 'gowalla given split'}: {train.n_users} users, "
           f"{train.n_items} items, {train.nnz} train / {test.nnz} test; tuning: {inner.train.nnz} fit / "
           f"{inner.test.nnz} validation; SGD methods: MF dim 64, batch 2048 (DirectAU 512; mf-ssm-fast dim 128, "
-          f"batch 8192), Adam, patience 3, "
+          f"batch 8192; mf-ssm-wide dim 256, lazy Adam), Adam, patience 3, "
           f"at most {args.max_epochs} epochs", flush=True)
     start = time.perf_counter()
     if args.tuning_log is not None:
@@ -274,7 +286,8 @@ def main() -> None:
             print(f"# resuming: {len(seen)} runs reused from {', '.join(map(str, args.resume_log))}", flush=True)
         for m in methods:
             print(f"## tuning {m.name}", flush=True)
-            tune(m, inner.train, inner.test, args.max_epochs, seen, args.max_extensions)
+            deadline = None if args.budget_minutes is None else time.perf_counter() + 60 * args.budget_minutes
+            tune(m, inner.train, inner.test, args.max_epochs, seen, args.max_extensions, deadline=deadline)
             print(f"  {m.name} chosen: {m.chosen}; notes: {'; '.join(m.notes) or '-'}", flush=True)
         print(f"# tuning wall {time.perf_counter() - start:.0f} s", flush=True)
         if args.tune_only:
@@ -297,7 +310,7 @@ def main() -> None:
         r = finals[m.name]
         shown = {k: v for k, v in m.chosen.items() if k not in ("model", "loss", "epochs")}
         seconds = als_seconds if m is als else r["seconds"]
-        print(f"| {m.name} | {', '.join(f'{k}={v:g}' for k, v in shown.items())} | {m.valid_ndcg:.4f} | "
+        print(f"| {m.name} | {', '.join(f'{k}={v:g}' if isinstance(v, (int, float)) else f'{k}={v}' for k, v in shown.items())} | {m.valid_ndcg:.4f} | "
               f"{r['recall']:.4f} | "
               f"{r['ndcg']:.4f} | {r['epochs']} | {seconds:.1f} | {seconds / als_seconds:.1f}x | "
               f"{'; '.join(m.notes) or '-'} |")
