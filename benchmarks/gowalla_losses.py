@@ -126,6 +126,12 @@ def fit_and_score(settings: dict[str, Any], train: Interactions, test: Interacti
     return dict(recall=res["recall@20"], ndcg=res["ndcg@20"], seconds=seconds, epochs=epochs)
 
 
+def _key(method: str, settings: dict[str, Any]) -> tuple[Any, ...]:
+    """A scored run's key: the method's name and its settings (two methods with the same settings
+    but other epoch budgets, such as mf-ssm-wide and mf-ssm-wide10, keep their own runs)."""
+    return (method, *sorted(settings.items()))
+
+
 def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int,
          seen: dict[tuple[Any, ...], dict[str, Any]], max_extensions: int = 2,
          deadline: float | None = None) -> dict[str, Any]:
@@ -140,7 +146,7 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
         while True:
             for value in grid:
                 settings = {**current, name: value}
-                key = tuple(sorted(settings.items()))
+                key = _key(method.name, settings)
                 if key not in seen and deadline is not None and time.perf_counter() > deadline:
                     method.notes.append(f"time budget spent: {name}={value:g} not tried")
                     print(f"  {method.name} {name}={value:g}: not tried (time budget spent)", flush=True)
@@ -153,7 +159,7 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
                     print(f"  {method.name} {name}={value:g}: valid ndcg@20 {r['ndcg']:.4f} recall@20 "
                           f"{r['recall']:.4f}, {r['epochs']} epochs{flag}, {r['seconds']:.0f} s "
                           f"{ {k: v for k, v in settings.items() if k not in ('model', 'loss')} }", flush=True)
-            keys = [(j, tuple(sorted({**current, name: v}.items()))) for j, v in enumerate(grid)]
+            keys = [(j, _key(method.name, {**current, name: v})) for j, v in enumerate(grid)]
             scored = [(seen[key]["ndcg"], j) for j, key in keys if key in seen]  # past a deadline, not all
             if not scored:
                 raise RuntimeError(f"time budget spent before any {method.name} setting with {name} was trained")
@@ -173,7 +179,7 @@ def tune(method: Method, fit: Interactions, valid: Interactions, max_epochs: int
             grid = [nxt, *grid] if j == 0 else [*grid, nxt]
             extensions += 1
         current[name] = grid[j]
-        best = seen[tuple(sorted(current.items()))]
+        best = seen[_key(method.name, current)]
         print(f"  {method.name}: {name} = {grid[j]:g} (grid {[f'{v:g}' for v in grid]})", flush=True)
     assert best is not None
     if method.sgd and best["epochs"] >= max_epochs:
@@ -194,7 +200,7 @@ def runs_from_logs(lines: list[str], methods: list[Method]) -> dict[tuple[Any, .
         m = _RUN.match(line)
         if m and m.group(1) in bases:
             settings = {**bases[m.group(1)], **ast.literal_eval(m.group(6))}
-            seen[tuple(sorted(settings.items()))] = dict(ndcg=float(m.group(2)), recall=float(m.group(3)),
+            seen[_key(m.group(1), settings)] = dict(ndcg=float(m.group(2)), recall=float(m.group(3)),
                                                          epochs=int(m.group(4)), seconds=float(m.group(5)))
     return seen
 
@@ -220,7 +226,7 @@ def choice_from_log(method: Method, lines: list[str], max_epochs: int,
         current[name] = type(method.base[name])(float(value))
         if value in (grid[0], grid[-1]) and len(grid) > 1:
             method.notes.append(f"{name}={value} at the grid's edge (see the tuning log)")
-    run = seen.get(tuple(sorted(current.items())))
+    run = seen.get(_key(method.name, current))
     if run is None:
         raise SystemExit(f"--tuning-log: no run of {method.name} with {current}")
     method.valid_ndcg, epochs = run["ndcg"], run["epochs"]

@@ -94,7 +94,7 @@ def test_tune_extends_edges_and_stops_trying_new_settings_past_its_deadline(monk
 
     trained.clear()
     late = losses.Method("m", dict(model="mf", loss="ssm", dim=64), [("dim", [64, 128, 256])])
-    seen = {tuple(sorted({**late.base, "dim": 64}.items())): dict(recall=0.0, ndcg=0.10, seconds=0.0, epochs=5)}
+    seen = {losses._key("m", {**late.base, "dim": 64}): dict(recall=0.0, ndcg=0.10, seconds=0.0, epochs=5)}
     losses.tune(late, None, None, 10, seen, max_extensions=3, deadline=0.0)  # already past: nothing new trains
     assert trained == [] and late.chosen["dim"] == 64
     assert "time budget spent: dim=128 not tried" in late.notes and "time budget spent: dim=256 not tried" in late.notes
@@ -129,3 +129,14 @@ def test_gpu_step_script_refuses_loss_flags_the_loss_does_not_take() -> None:
         out = subprocess.run([sys.executable, "benchmarks/gpu_step.py", *args], cwd=ROOT,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and message in out.stderr, out.stderr[-500:]
+
+
+def test_logged_runs_are_kept_apart_by_method() -> None:
+    # two methods with the same settings but other epoch budgets must not take each other's runs
+    losses = _benchmark_module("gowalla_losses")
+    methods = [losses.Method("a", dict(model="mf", loss="ssm"), []), losses.Method("b", dict(model="mf", loss="ssm"), [])]
+    lines = ["  a lr=0.001: valid ndcg@20 0.1231 recall@20 0.2153, 23 epochs, 381 s {'lr': 0.001}",
+             "  b lr=0.001: valid ndcg@20 0.1033 recall@20 0.1807, 10 epochs (epoch cap), 147 s {'lr': 0.001}"]
+    seen = losses.runs_from_logs(lines, methods)
+    settings = dict(model="mf", loss="ssm", lr=0.001)
+    assert seen[losses._key("a", settings)]["epochs"] == 23 and seen[losses._key("b", settings)]["epochs"] == 10
