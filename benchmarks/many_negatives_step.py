@@ -31,6 +31,9 @@ from recpref.training.allocator import keep_freed_memory
 from recpref.sampling.batches import build_batches
 
 
+MODE_NAMES = {"per-positive": "per-positive", "pool": "shared pool", "pool-lazy": "shared pool, lazy Adam"}
+
+
 def _median_seconds(fn: object, repeats: int) -> float:
     assert callable(fn)
     fn()  # warm-up
@@ -50,9 +53,14 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--losses", default="bpr,ssm,ccl")
+    parser.add_argument("--modes", default="per-positive,pool",
+                        help=f"comma-separated, from {', '.join(MODE_NAMES)} (pool-lazy: the pool with optimizer lazy_adam)")
     parser.add_argument("--system-allocator", action="store_true",
                         help="leave glibc's allocator thresholds alone (fit raises them on the CPU)")
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    if not modes or set(modes) - set(MODE_NAMES):
+        parser.error(f"--modes: unknown {sorted(set(modes) - set(MODE_NAMES))}; choices {list(MODE_NAMES)}")
     kept = False if args.system_allocator else keep_freed_memory()
     ds = data_loaders.load(args.dataset)
     train = ds.split().train if {"train", "test"} <= set(ds.splits) else ds.interactions
@@ -79,15 +87,16 @@ def main() -> None:
     print("| loss | negatives | step s | sampling s | matmul (B,d)@(d,N) fwd+bwd s | step / matmul |")
     print("|---|---|---|---|---|---|")
     for loss in args.losses.split(","):
-        for mode in ("per-positive", "shared pool"):
-            if mode == "shared pool" and loss not in POOL_OBJECTIVES:
+        for mode in modes:
+            if mode != "per-positive" and loss not in POOL_OBJECTIVES:
                 continue
             torch.manual_seed(0)
             model = MF(train.n_users, train.n_items, d)
+            pooled_mode = mode != "per-positive"
             module = PreferenceModule(model, loss=loss, lr=1e-3, reg=0.0, loss_settings=LossSettings(),  # type: ignore[arg-type]
-                                      neg_pool=n if mode == "shared pool" else None)
-            opt = module.configure_optimizers()  # the module's own optimiser (RowSparseAdam, fused)
-            pooled_mode = mode == "shared pool"
+                                      neg_pool=n if pooled_mode else None,
+                                      optimizer="lazy_adam" if mode == "pool-lazy" else "adam")
+            opt = module.configure_optimizers()  # the module's own optimiser (RowSparseAdam, fused unless lazy)
 
             def step() -> None:
                 opt.zero_grad(set_to_none=True)
@@ -98,8 +107,8 @@ def main() -> None:
                 opt.step()
 
             step_s = _median_seconds(step, args.repeats)
-            sampled = pool_sample_s if mode == "shared pool" else sample_s
-            print(f"| {loss} | {mode} | {step_s:.4f} | {sampled:.4f} | {matmul_s:.4f} | {step_s / matmul_s:.1f}x |",
+            sampled = pool_sample_s if pooled_mode else sample_s
+            print(f"| {loss} | {MODE_NAMES[mode]} | {step_s:.4f} | {sampled:.4f} | {matmul_s:.4f} | {step_s / matmul_s:.1f}x |",
                   flush=True)
 
 
