@@ -28,8 +28,7 @@ def _check_temperature(temperature: float) -> None:
 class _SoftmaxOverNegatives(torch.autograd.Function):
     """The sampled softmax with its gradient written out: one (B, 1 + N) logit block, one fused
     ``log_softmax`` and, backward, ``softmax - onehot`` scaled, instead of autograd through the
-    dozen element-wise passes of ``logsumexp`` over a concatenation (on the CPU those passes cost
-    twice the matmul that makes the scores). Same value and gradient (tested against the
+    dozen element-wise passes of ``logsumexp`` over a concatenation. Same value and gradient (tested against the
     autograd path and the slow reference); no gradient reaches ``offset``."""
 
     @staticmethod

@@ -3,10 +3,12 @@
 Why: a CPU training step allocates and frees buffers of several MB (a (2048, 1001) logit block is
 8 MB; a table-sized gradient 10 MB on Gowalla). glibc serves blocks that large with fresh
 ``mmap`` pages and returns them to the OS on free, so every step page-faults on each first
-touch: on a pooled SSM step (MF dim 64, pool 1000, Gowalla) that is about a third of the step
-(benchmarks/many_negatives_step.py). Raising glibc's mmap and trim thresholds makes those
-blocks come from the heap and stay there for the next step. The cost: the process keeps up to
-``TRIM_THRESHOLD`` of freed heap instead of returning it to the OS.
+touch. Raising glibc's mmap and trim thresholds makes those blocks come from the heap and stay
+there for the next step. The cost: the process keeps up to ``TRIM_THRESHOLD`` of freed heap
+instead of returning it to the OS. Measured effects (benchmarks/many_negatives_step.py,
+docs/benchmarks.md "Many negatives"): a small gain on pooled steps in that benchmark's repeated
+step, and per-positive steps with 1000 negatives per positive somewhat slower, by less than the
+spread between repeats.
 
 `fit` calls `keep_freed_memory` when it trains on the CPU. Set the environment variable
 ``RECPREF_KEEP_FREED_MEMORY=0`` to leave the allocator alone (``1``, the default, applies it).
