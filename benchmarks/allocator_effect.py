@@ -4,7 +4,7 @@
 
 Each repeat trains the same `Recommender` (MF dim 64, sampled softmax against a shared pool of
 1000, batch 2048, seed 0) for ``--epochs`` epochs in a fresh process, once with
-``RECPREF_KEEP_FREED_MEMORY=1`` (fit's default) and once with ``=0``, alternating, and prints the
+``RECPREF_KEEP_FREED_MEMORY=1`` and once with ``=0`` (fit's default since this measurement), alternating, and prints the
 wall seconds of `Recommender.fit` (data loading and imports excluded) and the final training loss
 (the same in both: the setting must not change the updates).
 """

@@ -10,13 +10,15 @@ per step, the user's own items masked ("shared pool", losses bpr/ssm/ccl; the mo
 pooled objective and optimiser: row-sparse gathers into `RowSparseAdam`), next to the sampling
 of that batch alone and the plain matmul the pool needs, scores (B, d) @ (d, N) forward and
 backward. The ratio step / matmul says how far the step is from matmul-bound. Batch 2048, MF dim
-64 unless given. Like `fit` on the CPU, it first keeps freed memory for reuse
-(`recpref.training.allocator`); ``--system-allocator`` leaves glibc's thresholds alone.
+64 unless given. It keeps freed memory for reuse (`recpref.training.allocator`, which `fit`
+applies only with ``RECPREF_KEEP_FREED_MEMORY=1``); ``--system-allocator`` leaves glibc's
+thresholds alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -27,7 +29,7 @@ import data_loaders
 from recpref.models import MF
 from recpref.modules import PreferenceModule
 from recpref.modules.objectives import POOL_OBJECTIVES, LossSettings
-from recpref.training.allocator import keep_freed_memory
+from recpref.training.allocator import ENV_VAR, keep_freed_memory
 from recpref.sampling.batches import build_batches
 
 
@@ -61,6 +63,8 @@ def main() -> None:
     modes = args.modes.split(",")
     if not modes or set(modes) - set(MODE_NAMES):
         parser.error(f"--modes: unknown {sorted(set(modes) - set(MODE_NAMES))}; choices {list(MODE_NAMES)}")
+    if not args.system_allocator:
+        os.environ.setdefault(ENV_VAR, "1")
     kept = False if args.system_allocator else keep_freed_memory()
     ds = data_loaders.load(args.dataset)
     train = ds.split().train if {"train", "test"} <= set(ds.splits) else ds.interactions

@@ -5,13 +5,13 @@ Why: a CPU training step allocates and frees buffers of several MB (a (2048, 100
 ``mmap`` pages and returns them to the OS on free, so every step page-faults on each first
 touch. Raising glibc's mmap and trim thresholds makes those blocks come from the heap and stay
 there for the next step. The cost: the process keeps up to ``TRIM_THRESHOLD`` of freed heap
-instead of returning it to the OS. Measured effects (benchmarks/many_negatives_step.py,
-docs/benchmarks.md "Many negatives"): a small gain on pooled steps in that benchmark's repeated
-step, and per-positive steps with 1000 negatives per positive somewhat slower, by less than the
-spread between repeats.
+instead of returning it to the OS.
 
-`fit` calls `keep_freed_memory` when it trains on the CPU. Set the environment variable
-``RECPREF_KEEP_FREED_MEMORY=0`` to leave the allocator alone (``1``, the default, applies it).
+Off by default: `fit` calls `keep_freed_memory` when it trains on the CPU, which applies the
+thresholds only where the environment variable ``RECPREF_KEEP_FREED_MEMORY=1`` is set (``0``, the
+default, leaves the allocator alone). Once the pooled step gathered rows sparsely, whole pooled SSM
+fits on Gowalla were only 2-6% faster with it (docs/results/allocator_effect.log), while
+per-positive steps were slower, so a library should not change the process's allocator for that.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ _applied: bool | None = None
 
 
 def keep_freed_memory() -> bool:
-    """Apply the thresholds once per process; True where they are in force (glibc and not turned
-    off by ``RECPREF_KEEP_FREED_MEMORY=0``), False elsewhere (macOS, Windows, musl: nothing to do).
+    """Apply the thresholds once per process where ``RECPREF_KEEP_FREED_MEMORY=1``; True where they
+    are in force (glibc and asked for), False otherwise (the default; macOS, Windows, musl: nothing to do).
     A value of the variable other than 0 or 1 raises ``ValueError``."""
     global _applied
-    setting = os.environ.get(ENV_VAR, "1")
+    setting = os.environ.get(ENV_VAR, "0")
     if setting not in ("0", "1"):
         raise ValueError(f"{ENV_VAR} must be 0 (leave the allocator alone) or 1 (keep freed memory), got {setting!r}")
     if setting == "0":

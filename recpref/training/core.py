@@ -69,8 +69,9 @@ def fit(model: ModelConfig, config: TrainConfig, train: Interactions, valid: Int
     """Train the encoder ``model`` describes on ``train`` with ``config``'s family.
 
     With ``valid`` (same id space) every epoch is scored on it and the best epoch's weights are
-    kept, stopping after ``config.patience`` epochs without gain. On the CPU it first raises
-    glibc's allocator thresholds once per process (`recpref.training.allocator.keep_freed_memory`). ``propensity``/``exposure``
+    kept, stopping after ``config.patience`` epochs without gain. On the CPU, with
+    ``RECPREF_KEEP_FREED_MEMORY=1``, it first raises glibc's allocator thresholds once per process
+    (`recpref.training.allocator.keep_freed_memory`; off by default). ``propensity``/``exposure``
     belong to the MNAR family (see `MNARConfig`). A fit whose loss or weights become NaN/inf
     raises ``FloatingPointError`` naming ``lr``.
     """
@@ -83,7 +84,7 @@ def fit(model: ModelConfig, config: TrainConfig, train: Interactions, valid: Int
         raise TypeError(f"no training family for {type(config).__name__}; known: {[c.__name__ for c in FAMILIES]}")
     inputs = FitInputs(train, valid, propensity, exposure, accelerator, devices, strategy, progress)
     if on_cpu(accelerator):
-        keep_freed_memory()  # see recpref.training.allocator (RECPREF_KEEP_FREED_MEMORY=0 turns it off)
+        keep_freed_memory()  # only with RECPREF_KEEP_FREED_MEMORY=1: see recpref.training.allocator
     with _seeded(config.seed):
         encoder = build_encoder(model, train)
         result = family(encoder, model, config, inputs)

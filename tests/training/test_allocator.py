@@ -15,15 +15,19 @@ def test_bad_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         allocator.keep_freed_memory()
 
 
-def test_off_leaves_allocator_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(allocator.ENV_VAR, "0")
+@pytest.mark.parametrize("setting", ["0", None])
+def test_off_by_default_leaves_allocator_alone(monkeypatch: pytest.MonkeyPatch, setting: str | None) -> None:
+    if setting is None:
+        monkeypatch.delenv(allocator.ENV_VAR, raising=False)
+    else:
+        monkeypatch.setenv(allocator.ENV_VAR, setting)
     monkeypatch.setattr(allocator, "_applied", None)
     assert allocator.keep_freed_memory() is False
     assert allocator._applied is None  # nothing was called
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
-def test_applied_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(allocator.ENV_VAR, raising=False)
+def test_applied_on_glibc_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(allocator.ENV_VAR, "1")
     assert allocator.keep_freed_memory() is True
     assert allocator.keep_freed_memory() is True  # idempotent
