@@ -161,3 +161,26 @@ def test_lazy_adam_fit_trains_and_scores() -> None:
         scores[opt] = evaluate(rec.score_all, split.train, split.test, k=(20,), metrics=("ndcg",))["ndcg@20"]
     # both learn (random ranking scores about 0.01 here); the two optimisers differ
     assert scores["lazy_adam"] > 0.05 and scores["adam"] > 0.05 and scores["lazy_adam"] != scores["adam"]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
+def test_pooled_module_steps_same_with_sparse_or_dense_gathers(optimizer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # every optimiser the module builds takes the row-sparse gradients of CPU MF gathers
+    g = torch.Generator().manual_seed(4)
+    users, pos = torch.randint(0, 9, (16,), generator=g), torch.randint(0, 30, (16,), generator=g)
+    pools = [torch.randint(0, 30, (7,), generator=g) for _ in range(4)]
+    weights = []
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        module = PreferenceModule(MF(9, 30, 6), loss="ssm", neg_pool=7, optimizer=optimizer, lr=0.05, reg=0.01)  # type: ignore[arg-type]
+        monkeypatch.setattr(module, "_sparse_rows", lambda s=sparse: s)
+        opt = module.configure_optimizers()
+        for pool in pools:
+            opt.zero_grad(set_to_none=True)
+            module._pool_step_loss(users, pos, pool, None).backward()
+            assert module.model.item_emb.weight.grad is not None
+            assert module.model.item_emb.weight.grad.is_sparse == sparse
+            opt.step()
+        weights.append([p.detach().clone() for p in module.parameters()])
+    for a, b in zip(*weights):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
