@@ -21,6 +21,13 @@ import torch
 __all__ = ["RowSparseAdam"]
 
 
+def _check_row_sparse(who: str, p: torch.Tensor, g: torch.Tensor) -> None:
+    if not g.is_sparse or g.sparse_dim() != 1 or g.shape != p.shape:
+        kind = f"a sparse gradient with {g.sparse_dim()} sparse dims" if g.is_sparse else "a dense gradient"
+        raise ValueError(f"{who} needs row-sparse gradients (one sparse dim, as F.embedding(sparse=True) makes) "
+                         f"of the parameter's shape {tuple(p.shape)}; got {kind} of shape {tuple(g.shape)}")
+
+
 class RowSparseAdam(torch.optim.Adam):
     """``torch.optim.Adam`` (same arguments) whose parameters may carry sparse COO gradients with
     one sparse dimension (rows), as ``F.embedding(sparse=True)`` makes; dense gradients pass
@@ -55,13 +62,9 @@ class RowSparseAdam(torch.optim.Adam):
                 g = p.grad
                 if g is None:
                     continue
-                if not g.is_sparse or g.sparse_dim() != 1 or g.shape != p.shape:
-                    raise ValueError(f"lazy Adam needs row-sparse gradients (F.embedding(sparse=True)) of shape "
-                                     f"{tuple(p.shape)}; got a {'sparse' if g.is_sparse else 'dense'} gradient "
-                                     f"of shape {tuple(g.shape)}")
-                rows, inverse = torch.unique(g._indices()[0], return_inverse=True)
-                values = torch.zeros((rows.numel(), *p.shape[1:]), dtype=p.dtype, device=p.device)
-                values.index_add_(0, inverse, g._values().to(p.dtype))
+                _check_row_sparse("lazy Adam", p, g)
+                g = g.coalesce()  # one entry per row, duplicates summed
+                rows, values = g._indices()[0], g._values().to(p.dtype)
                 state = self.state[p]
                 if "exp_avg" not in state:
                     state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
@@ -70,8 +73,7 @@ class RowSparseAdam(torch.optim.Adam):
                 state["exp_avg"].index_copy_(0, rows, m)
                 state["exp_avg_sq"].index_copy_(0, rows, v)
                 denom = v.div_(1 - b2 ** t).sqrt_().add_(eps)
-                with torch.no_grad():
-                    p.index_add_(0, rows, m.div_(denom), alpha=-lr / (1 - b1 ** t))
+                p.index_add_(0, rows, m.div_(denom), alpha=-lr / (1 - b1 ** t))  # step() runs under no_grad
 
     def _densify(self, p: torch.Tensor) -> None:
         g = p.grad
@@ -81,9 +83,7 @@ class RowSparseAdam(torch.optim.Adam):
             if held is not None and g is held[0]:  # backward added into our buffer: rows unknown
                 self._dense[p] = (held[0], None)
             return
-        if g.sparse_dim() != 1 or g.shape != p.shape:
-            raise ValueError(f"RowSparseAdam takes row-sparse gradients (one sparse dim) of the parameter's shape "
-                             f"{tuple(p.shape)}; got sparse_dim {g.sparse_dim()}, shape {tuple(g.shape)}")
+        _check_row_sparse("RowSparseAdam", p, g)
         buf, rows = self._dense.get(p, (None, None))
         if buf is None:
             buf = torch.zeros_like(p)
