@@ -140,3 +140,13 @@ def test_logged_runs_are_kept_apart_by_method() -> None:
     seen = losses.runs_from_logs(lines, methods)
     settings = dict(model="mf", loss="ssm", lr=0.001)
     assert seen[losses._key("a", settings)]["epochs"] == 23 and seen[losses._key("b", settings)]["epochs"] == 10
+
+
+def test_allocator_effect_script_runs_both_settings_with_the_same_updates() -> None:
+    text = _run(["benchmarks/allocator_effect.py", "--dataset", "ml-100k", "--epochs", "1", "--repeats", "1"])
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 1 |")]
+    assert [r[1].strip() for r in rows] == ["1", "0"]
+    assert rows[0][3] == rows[1][3]  # the allocator setting must not change the training loss
+    out = subprocess.run([sys.executable, "benchmarks/allocator_effect.py", "--epochs", "0"], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 2 and "--epochs and --repeats must be >= 1" in out.stderr
