@@ -19,6 +19,7 @@ ALSLossName = Literal["als"]
 LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau", "naive", "relmf", "snips", "dr", "wmf",
                    "ubpr", "als"]
 OptimizerName = Literal["adam", "sgd", "adagrad", "lazy_adam"]
+LrScheduleName = Literal["constant", "linear"]
 NegativeKind = Literal["uniform", "popularity"]
 PositiveStream = Literal["interactions", "users", "shuffle"]
 EngineName = Literal["auto", "lightning", "fused"]
@@ -34,6 +35,7 @@ MNAR_LOSSES: tuple[str, ...] = get_args(MNARLossName)
 ALS_LOSSES: tuple[str, ...] = get_args(ALSLossName)
 LOSSES: tuple[str, ...] = get_args(LossName)
 OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrScheduleName)
 NEGATIVES: tuple[str, ...] = get_args(NegativeKind)
 STREAMS: tuple[str, ...] = get_args(PositiveStream)
 ENGINES: tuple[str, ...] = get_args(EngineName)

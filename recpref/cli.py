@@ -30,7 +30,8 @@ FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_si
          "negative_weight": "--negative-weight", "steps_per_epoch": "--steps-per-epoch", "loss": "--loss",
          "model": "--model", "protocol": "--protocol", "propensity": "--propensity", "eta": "--eta",
          "temperature": "--temperature", "margin": "--margin", "gamma": "--gamma", "alpha": "--alpha",
-         "neg_pool": "--neg-pool", "mask_pool": "--no-pool-mask"}
+         "neg_pool": "--neg-pool", "mask_pool": "--no-pool-mask", "optimizer": "--optimizer",
+         "lr_schedule": "--lr-schedule"}
 
 
 class UsageError(Exception):
@@ -143,7 +144,8 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     softmax = "softmax-family losses (ssm, ccl, directau)"
     if args.loss in cat.ALS_LOSSES:
         _refuse(args, MNAR_FLAGS + SOFTMAX_FLAGS + ("negative_weight",), f"{mnar} or the {softmax}")
-        _refuse(args, SGD_FLAGS + ("n_neg", "engine", "neg_pool"), "gradient-trained losses")
+        _refuse(args, SGD_FLAGS + ("n_neg", "engine", "neg_pool", "optimizer", "lr_schedule"),
+                "gradient-trained losses")
         _refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
         settings["reg"] = 0.01 if args.reg is None else args.reg
         settings["epochs"] = 15 if args.epochs is None else args.epochs
@@ -155,7 +157,7 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
                     reg=0.0 if args.reg is None else args.reg, epochs=100 if args.epochs is None else args.epochs)
     if args.loss in cat.MNAR_LOSSES:
         _refuse(args, SOFTMAX_FLAGS, softmax)
-        _refuse(args, ("n_neg", "engine", "neg_pool"), "pairwise losses")
+        _refuse(args, ("n_neg", "engine", "neg_pool", "optimizer", "lr_schedule"), "pairwise losses")
         _refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
         local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
         settings.update(batch_size=args.batch_size or 256, local=local, clip=args.clip, nonneg=args.nonneg,
@@ -166,7 +168,7 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     _refuse(args, MNAR_FLAGS, mnar)
     settings.update(batch_size=args.batch_size or 2048, n_neg=1 if args.n_neg is None else args.n_neg,
                     engine=args.engine or "auto", monitor_k=max(args.k or [20]))
-    for name in ("temperature", "margin", "negative_weight", "gamma", "neg_pool"):
+    for name in ("temperature", "margin", "negative_weight", "gamma", "neg_pool", "optimizer", "lr_schedule"):
         if getattr(args, name) is not None:  # validated by the config: each belongs to one loss
             settings[name] = getattr(args, name)
     if args.no_pool_mask:
@@ -260,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 2048, or 256 for the MNAR losses (small click sets: more steps per epoch)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--optimizer", choices=cat.OPTIMIZERS, default=None,
+                   help="pairwise losses (default adam); lazy_adam: Adam on the rows each step touches (mf with "
+                        "--neg-pool)")
+    p.add_argument("--lr-schedule", choices=cat.LR_SCHEDULES, default=None,
+                   help="pairwise losses: constant (default) or linear decay to 0 over --epochs")
     p.add_argument("--reg", type=float, default=None,
                    help="L2 on the batch's embedding rows (default 0; als: ALS regularization, default 0.01)")
     p.add_argument("--n-neg", type=int, default=None, help="negatives per positive (pairwise losses; default 1)")

@@ -14,7 +14,8 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 
-from recpref.catalog import OPTIMIZERS, PAIRWISE_LOSSES, OptimizerName, check_choice, check_float
+from recpref.catalog import (LR_SCHEDULES, OPTIMIZERS, PAIRWISE_LOSSES, LrScheduleName, OptimizerName, check_choice,
+                             check_float, check_int)
 from recpref.catalog import PairwiseLossName as LossName
 from recpref.data import Interactions
 from recpref.losses import l2_regularization
@@ -44,6 +45,11 @@ class PreferenceModule(pl.LightningModule):
     step is capturable (MF, LightGCN; not NGCF, whose dropout draws random numbers), and runs
     eagerly otherwise (and with several devices); ``"eager"`` never captures; ``"graph"`` insists (an error where capture
     cannot apply; on the CPU it runs the graph path's static buffers eagerly, for tests).
+
+    ``lr_schedule``: ``"constant"``, or ``"linear"``: optimiser step t (0-based, counted over
+    the module's life) runs at ``lr * (1 - t / total_steps)``, reaching 0 after ``total_steps``
+    (needed then; e.g. epochs x steps per epoch). Linear steps run eagerly (a captured graph
+    would replay the first step's rate), so ``step_mode="graph"`` refuses it.
     """
 
     def __init__(
@@ -64,6 +70,8 @@ class PreferenceModule(pl.LightningModule):
         step_mode: Literal["auto", "eager", "graph"] = "auto",
         loss_settings: LossSettings | None = None,
         neg_pool: int | None = None,
+        lr_schedule: LrScheduleName = "constant",
+        total_steps: int | None = None,
     ) -> None:
         super().__init__()
         check_choice("step_mode", step_mode, ("auto", "eager", "graph"))
@@ -72,6 +80,17 @@ class PreferenceModule(pl.LightningModule):
         check_float("lr", lr, low=0.0, low_open=True)
         check_float("reg", reg, low=0.0)
         check_float("reg_flip", reg_flip, low=0.0)
+        check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+        if lr_schedule == "linear":
+            if total_steps is None:
+                raise ValueError("lr_schedule 'linear' needs total_steps (the optimiser steps it decays over)")
+            check_int("total_steps", total_steps, 1)
+            if step_mode == "graph":
+                raise ValueError("lr_schedule 'linear' changes the rate every step: use step_mode 'auto' or 'eager', "
+                                 "not 'graph'")
+        elif total_steps is not None:
+            raise ValueError("total_steps applies to lr_schedule 'linear' only")
+        self._steps_done = 0
         self.save_hyperparameters(ignore=["model", "flip_model", "eval_train", "eval_target", "loss_settings"])
         self.automatic_optimization = False
         self.model = model
@@ -94,7 +113,7 @@ class PreferenceModule(pl.LightningModule):
         if optimizer == "lazy_adam" and (neg_pool is None or not isinstance(model, MF)):
             raise ValueError(f"optimizer 'lazy_adam' needs row-sparse gradients: model MF with neg_pool; got "
                              f"{type(model).__name__}, neg_pool {neg_pool}")
-        self._capturable = capturable and optimizer == "adam"
+        self._capturable = capturable and optimizer == "adam" and lr_schedule == "constant"
         self._graph: GraphStep | None = None
 
     # ----------------------------------------------------------------- training
@@ -201,9 +220,18 @@ class PreferenceModule(pl.LightningModule):
             loss = step_loss(s)
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
+            self._schedule(opt.optimizer)
             opt.step()
             total = total + loss.detach()
         return total
+
+    def _schedule(self, optimizer: torch.optim.Optimizer) -> None:
+        """Set the rate of the step about to run (``lr_schedule``) and count it."""
+        if self.hparams["lr_schedule"] == "linear":
+            frac = max(0.0, 1.0 - self._steps_done / self.hparams["total_steps"])
+            for group in optimizer.param_groups:
+                group["lr"] = self.hparams["lr"] * frac
+        self._steps_done += 1
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         lr = self.hparams["lr"]

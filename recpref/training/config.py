@@ -70,11 +70,14 @@ class PairwiseConfig(_FitSettings):
     by one matmul; ``mask_pool`` leaves each user's own items in the pool out of the loss.
     ``optimizer`` ``lazy_adam`` (MF with ``neg_pool``): Adam on the rows each step touches only
     (`recpref.modules.optim.RowSparseAdam`), O(rows) per step instead of O(table).
+    ``lr_schedule`` ``linear``: the learning rate falls linearly from ``lr`` to 0 over the fit's
+    ``epochs`` (every optimiser step of them; early stopping may end the fit before it gets there).
     ``engine``: see
     `recpref.training.choose_engine`."""
 
     loss: cat.PairwiseLossName = "bpr"
     optimizer: cat.OptimizerName = "adam"
+    lr_schedule: cat.LrScheduleName = "constant"
     n_neg: int = 1
     negatives: cat.NegativeKind = "uniform"
     stream: cat.PositiveStream = "shuffle"
@@ -93,6 +96,7 @@ class PairwiseConfig(_FitSettings):
         check_choice("loss", self.loss, cat.PAIRWISE_LOSSES)
         self._check_common()
         check_choice("optimizer", self.optimizer, cat.OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, cat.LR_SCHEDULES)
         check_int("n_neg", self.n_neg, 1)
         check_choice("negatives", self.negatives, cat.NEGATIVES)
         check_choice("stream", self.stream, cat.STREAMS)
@@ -124,14 +128,16 @@ class PairwiseConfig(_FitSettings):
             if getattr(self, name) != default and self.loss != owner:
                 raise ValueError(f"{name} applies to loss {owner}, not {self.loss!r}")
         if self.engine == "fused" and not self.fused_capable:
-            raise ValueError("engine 'fused' trains MF with loss bpr or bpo and optimizer adam only; "
-                             f"got loss {self.loss!r}, optimizer {self.optimizer!r}; use engine 'lightning'")
+            raise ValueError("engine 'fused' trains MF with loss bpr or bpo, optimizer adam and lr_schedule constant "
+                             f"only; got loss {self.loss!r}, optimizer {self.optimizer!r}, lr_schedule "
+                             f"{self.lr_schedule!r}; use engine 'lightning'")
 
     @property
     def fused_capable(self) -> bool:
         """Whether the fused CPU kernel implements this loss and optimiser (MF is checked by
         `recpref.training.choose_engine`)."""
-        return self.loss in ("bpr", "bpo") and self.optimizer == "adam" and self.neg_pool is None
+        return (self.loss in ("bpr", "bpo") and self.optimizer == "adam" and self.neg_pool is None
+                and self.lr_schedule == "constant")
 
 
 @dataclass(frozen=True)

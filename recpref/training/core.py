@@ -108,14 +108,15 @@ def _fit_pairwise(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) 
     log_q = proposal_log_prob(x.train, cfg.negatives) if cfg.loss == "ssm" and cfg.negatives != "uniform" else None
     settings = LossSettings(temperature=cfg.temperature, margin=cfg.margin, negative_weight=cfg.negative_weight,
                             gamma=cfg.gamma, item_log_q=log_q)
-    module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr, reg=cfg.reg, optimizer=cfg.optimizer,
-                              flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip, loss_settings=settings,
-                              neg_pool=cfg.neg_pool,
-                              eval_train=x.train if x.valid is not None else None, eval_target=x.valid,
-                              eval_k=(cfg.monitor_k,))
     split = Split(train=x.train, test=x.valid if x.valid is not None else x.train, allow_overlap=x.valid is None)
     dm = PreferenceDataModule(split, batch_size=cfg.batch_size, n_neg=cfg.n_neg, negatives=cfg.negatives,
                               stream=cfg.stream, seed=cfg.seed, neg_pool=cfg.neg_pool, mask_pool=cfg.mask_pool)
+    module = PreferenceModule(encoder, loss=cfg.loss, lr=cfg.lr, reg=cfg.reg, optimizer=cfg.optimizer,
+                              flip_dim=cfg.flip_dim, reg_flip=cfg.reg_flip, loss_settings=settings,
+                              neg_pool=cfg.neg_pool, lr_schedule=cfg.lr_schedule,
+                              total_steps=cfg.epochs * dm.steps if cfg.lr_schedule == "linear" else None,
+                              eval_train=x.train if x.valid is not None else None, eval_target=x.valid,
+                              eval_k=(cfg.monitor_k,))
     return _run_lightning(module, dm, encoder, cfg, x, f"val/{cfg.monitor}@{cfg.monitor_k}", "lightning")
 
 
