@@ -115,6 +115,9 @@ def _outward(grid: list[Any], at_low: bool) -> Any | None:
 def fit_and_score(settings: dict[str, Any], train: Interactions, test: Interactions,
                   valid: Interactions | None, max_epochs: int) -> dict[str, Any]:
     extra: dict[str, Any] = {}
+    fixed = settings.get("lr_schedule") == "linear"  # a fixed epoch budget: no early stopping, the last epoch scored
+    if fixed:
+        valid = None
     if settings["loss"] != "als":
         extra = (dict(epochs=max_epochs, patience=3, monitor="ndcg") if valid is not None else dict(patience=None))
     rec = Recommender(**{**settings, **extra})
