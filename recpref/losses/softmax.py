@@ -26,21 +26,19 @@ def _check_temperature(temperature: float) -> None:
 
 
 class _SoftmaxOverNegatives(torch.autograd.Function):
-    """The sampled softmax with its gradient written out: one (B, 1 + N) logit block (scaled on
-    the way in), one fused ``softmax`` whose output becomes the gradient ``softmax - onehot`` in
-    place, instead of autograd through the dozen element-wise passes of ``logsumexp`` over a
-    concatenation. The loss value needs the row's log-partition: ``max_j x_j - log p_argmax``,
-    exact because the argmax's probability is at least 1 / (1 + N) (never underflows). Same value
-    and gradient (tested against the autograd path and the slow reference); no gradient reaches
-    ``offset``."""
+    """The sampled softmax with its gradient written out: one (B, 1 + N) logit block, one fused
+    ``log_softmax`` and, backward, ``softmax - onehot`` scaled, instead of autograd through the
+    dozen element-wise passes of ``logsumexp`` over a concatenation. Same value and gradient (tested against the
+    autograd path and the slow reference); no gradient reaches ``offset``."""
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, pos: Tensor, neg: Tensor, temperature: float,
                 offset: Tensor | None, mask: Tensor | None, weight: Tensor | None) -> Tensor:
         b, n = neg.shape
         logits = torch.empty((b, n + 1), dtype=torch.result_type(pos, neg), device=neg.device)
-        torch.mul(pos, 1.0 / temperature, out=logits[:, 0])
-        torch.mul(neg, 1.0 / temperature, out=logits[:, 1:])
+        logits[:, 0] = pos
+        logits[:, 1:] = neg
+        logits.mul_(1.0 / temperature)
         if offset is not None:
             if offset.numel() == 1:  # one offset for every negative: move it to the positive instead
                 logits[:, 0] += offset.reshape(())
@@ -48,21 +46,21 @@ class _SoftmaxOverNegatives(torch.autograd.Function):
                 logits[:, 1:] -= offset
         if mask is not None:
             logits[:, 1:].masked_fill_(mask, float("-inf"))
-        top, arg = logits.max(dim=1)
-        p = torch.softmax(logits, dim=1)
-        per_pos = top - p.gather(1, arg.unsqueeze(1)).squeeze(1).log() - logits[:, 0]  # log Z - x_pos
-        p[:, 0] -= 1.0  # the gradient in logit space, scaled in backward
+        log_p = torch.log_softmax(logits, dim=1)
+        per_pos = -log_p[:, 0]
         ctx.temperature = temperature  # type: ignore[attr-defined]
-        ctx.save_for_backward(p, weight)  # type: ignore[arg-type]  # None is allowed
+        ctx.save_for_backward(log_p, weight)  # type: ignore[arg-type]  # None is allowed
         return (per_pos if weight is None else weight * per_pos).mean()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor
                  ) -> tuple[Tensor, Tensor, None, None, None, None]:
-        g, weight = ctx.saved_tensors  # type: ignore[attr-defined]
-        scale = grad / (g.shape[0] * ctx.temperature)  # type: ignore[attr-defined]
-        g = g * (scale if weight is None else (weight * scale).unsqueeze(-1))  # not in place: backward may rerun
+        log_p, weight = ctx.saved_tensors  # type: ignore[attr-defined]
+        g = log_p.exp()
+        g[:, 0] -= 1.0
+        scale = grad / (log_p.shape[0] * ctx.temperature)  # type: ignore[attr-defined]
+        g.mul_(scale if weight is None else (weight * scale).unsqueeze(-1))
         return g[:, 0], g[:, 1:], None, None, None, None
 
 
