@@ -150,3 +150,11 @@ def test_allocator_effect_script_runs_both_settings_with_the_same_updates() -> N
     out = subprocess.run([sys.executable, "benchmarks/allocator_effect.py", "--epochs", "0"], cwd=ROOT,
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 2 and "--epochs and --repeats must be >= 1" in out.stderr
+
+
+def test_gowalla_losses_fixed_budget_method_trains_its_epochs_without_early_stopping() -> None:
+    text = _run(["benchmarks/gowalla_losses.py", "--smoke", "--methods", "als,mf-ssm-wide-decay"])
+    run = next(line for line in text.splitlines() if line.startswith("  mf-ssm-wide-decay lr="))
+    assert "2 epochs" in run and "'lr_schedule': 'linear'" in run  # the smoke budget, scored at its last epoch
+    row = next(line for line in text.splitlines() if line.startswith("| mf-ssm-wide-decay |")).split("|")
+    assert row[6].strip() == "2" and "lr_schedule=linear" in row[2]
