@@ -2,5 +2,10 @@
 
 from recpref.models.graph import NGCF, LightGCN, normalized_adjacency
 from recpref.models.mf import MF, Encoder
+from recpref.models.multi_interest import MIND, ComiRecDR, ComiRecSA
+from recpref.models.sequential import Interests, MeanPooling, SASRec, SequenceEncoder
 
-__all__ = ["MF", "NGCF", "Encoder", "LightGCN", "normalized_adjacency"]
+__all__ = [
+    "MF", "MIND", "NGCF", "SASRec", "ComiRecDR", "ComiRecSA", "Encoder", "Interests", "LightGCN", "MeanPooling",
+    "SequenceEncoder", "normalized_adjacency",
+]
