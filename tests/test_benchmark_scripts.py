@@ -158,3 +158,16 @@ def test_gowalla_losses_fixed_budget_method_trains_its_epochs_without_early_stop
     assert "2 epochs" in run and "'lr_schedule': 'linear'" in run  # the smoke budget, scored at its last epoch
     row = next(line for line in text.splitlines() if line.startswith("| mf-ssm-wide-decay |")).split("|")
     assert row[6].strip() == "2" and "lr_schedule=linear" in row[2]
+
+
+def test_gowalla_seeds_script_refits_each_choice_per_seed() -> None:
+    logs = ["--tuning-log", "docs/results/gowalla_losses_tuning_11.log", "--tuning-log",
+            "docs/results/gowalla_losses_tuning_1.log", "--tuning-log", "docs/results/gowalla_losses_tuning_2.log"]
+    text = _run(["benchmarks/gowalla_seeds.py", "--smoke", "--methods", "als,mf-ssm-wide-decay", "--seeds", "0,1",
+                 *logs])
+    for name in ("als", "mf-ssm-wide-decay"):
+        assert sum(line.startswith(f"| {name} | ") for line in text.splitlines()) == 3  # two seeds + the summary
+        assert any(line.startswith(f"| {name} | 2 | ") and "+-" in line for line in text.splitlines())
+    bad = subprocess.run([sys.executable, "benchmarks/gowalla_seeds.py", "--seeds", "0,0", *logs], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--seeds must be distinct integers >= 0" in bad.stderr
