@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, get_args
 
-ModelName = Literal["mf", "lightgcn", "ngcf"]
+InteractionModelName = Literal["mf", "lightgcn", "ngcf"]
+SequenceModelName = Literal["mind", "comirec-dr", "comirec-sa", "mean", "sasrec"]
+ModelName = Literal["mf", "lightgcn", "ngcf", "mind", "comirec-dr", "comirec-sa", "mean", "sasrec"]
 PairwiseLossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau"]
 MNARLossName = Literal["naive", "relmf", "snips", "dr", "wmf", "ubpr"]
 ALSLossName = Literal["als"]
+SequenceLossName = Literal["ssm", "full"]
 LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau", "naive", "relmf", "snips", "dr", "wmf",
-                   "ubpr", "als"]
+                   "ubpr", "als", "full"]
 OptimizerName = Literal["adam", "sgd", "adagrad", "lazy_adam"]
 LrScheduleName = Literal["constant", "linear"]
 NegativeKind = Literal["uniform", "popularity"]
@@ -30,9 +33,12 @@ PropensityKind = Literal["popularity", "given", "logistic"]
 ProtocolName = Literal["random", "predefined"]
 
 MODELS: tuple[str, ...] = get_args(ModelName)
+INTERACTION_MODELS: tuple[str, ...] = get_args(InteractionModelName)
+SEQUENCE_MODELS: tuple[str, ...] = get_args(SequenceModelName)
 PAIRWISE_LOSSES: tuple[str, ...] = get_args(PairwiseLossName)
 MNAR_LOSSES: tuple[str, ...] = get_args(MNARLossName)
 ALS_LOSSES: tuple[str, ...] = get_args(ALSLossName)
+SEQUENCE_LOSSES: tuple[str, ...] = get_args(SequenceLossName)
 LOSSES: tuple[str, ...] = get_args(LossName)
 OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
 LR_SCHEDULES: tuple[str, ...] = get_args(LrScheduleName)
@@ -45,7 +51,8 @@ LOCAL_LOSSES: tuple[str, ...] = get_args(LocalLossName)
 PROPENSITIES: tuple[str, ...] = get_args(PropensityKind)
 PROTOCOLS: tuple[str, ...] = get_args(ProtocolName)
 
-assert set(LOSSES) == set(PAIRWISE_LOSSES) | set(MNAR_LOSSES) | set(ALS_LOSSES)
+assert set(LOSSES) == set(PAIRWISE_LOSSES) | set(MNAR_LOSSES) | set(ALS_LOSSES) | set(SEQUENCE_LOSSES)
+assert set(MODELS) == set(INTERACTION_MODELS) | set(SEQUENCE_MODELS)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from recpref import catalog as cat
+from recpref.cli_sequences import SEQUENCE_FLAGS, add_sequence_arguments, sequence_settings
 
 DEFAULT_MODELS = ["popularity", "random", "implicit-bpr", "implicit-als", "recpref-bpr-mf-fused", "recpref-bpr-mf",
                   "recpref-bpo-mf", "recpref-nbpo-mf", "recpref-ssm-mf", "recpref-lightgcn", "recbole-bpr"]
@@ -31,7 +32,10 @@ FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_si
          "model": "--model", "protocol": "--protocol", "propensity": "--propensity", "eta": "--eta",
          "temperature": "--temperature", "margin": "--margin", "gamma": "--gamma", "alpha": "--alpha",
          "neg_pool": "--neg-pool", "mask_pool": "--no-pool-mask", "optimizer": "--optimizer",
-         "lr_schedule": "--lr-schedule"}
+         "lr_schedule": "--lr-schedule", "max_len": "--max-len", "n_interests": "--interests",
+         "n_iterations": "--routing-iterations", "power": "--power", "attention_dim": "--attention-dim",
+         "n_blocks": "--blocks", "n_heads": "--heads", "dropout": "--dropout", "min_history": "--min-history",
+         "negatives": "--negatives", "mask_history": "--mask-history"}
 
 
 class UsageError(Exception):
@@ -123,12 +127,13 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in results) else 0
 
 
-def _refuse(args: argparse.Namespace, names: tuple[str, ...], owners: str) -> None:
-    """Flags given (not None, or a switch set) that do not apply to --loss: one line naming them and their losses."""
+def refuse(args: argparse.Namespace, names: tuple[str, ...], owners: str, subject: str | None = None) -> None:
+    """Flags given (not None, or a switch set) that do not apply to --loss (or ``subject``): one
+    line naming them and what they belong to."""
     given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, False)]
     if given:
         raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the {owners}, "
-                         f"not --loss {args.loss}")
+                         f"not {subject or f'--loss {args.loss}'}")
 
 
 MNAR_FLAGS = ("clip", "local", "nonneg", "steps_per_epoch", "mnar_valid_ratio", "propensity", "eta")
@@ -137,44 +142,49 @@ SGD_FLAGS = ("lr", "patience", "batch_size")
 
 
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings the flags give for --loss's family; a flag of another family is refused."""
+    """The settings the flags give for --model's and --loss's family; a flag of another family is refused."""
+    if args.model in cat.SEQUENCE_MODELS:
+        return sequence_settings(args)
+    refuse(args, (*SEQUENCE_FLAGS, "mask_history"), f"sequence models ({', '.join(cat.SEQUENCE_MODELS)})",
+           f"--model {args.model}")
     settings: dict[str, Any] = {"model": args.model, "loss": args.loss, "dim": args.dim, "epochs": args.epochs,
                                 "reg": args.reg, "seed": args.seed}
     mnar = f"MNAR losses ({', '.join(cat.MNAR_LOSSES)})"
     softmax = "softmax-family losses (ssm, ccl, directau)"
     if args.loss in cat.ALS_LOSSES:
-        _refuse(args, MNAR_FLAGS + SOFTMAX_FLAGS + ("negative_weight",), f"{mnar} or the {softmax}")
-        _refuse(args, SGD_FLAGS + ("n_neg", "engine", "neg_pool", "optimizer", "lr_schedule"),
-                "gradient-trained losses")
-        _refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
+        refuse(args, MNAR_FLAGS + SOFTMAX_FLAGS + ("negative_weight",), f"{mnar} or the {softmax}")
+        refuse(args, SGD_FLAGS + ("n_neg", "negatives", "engine", "neg_pool", "optimizer", "lr_schedule"),
+               "gradient-trained losses")
+        refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
         settings["reg"] = 0.01 if args.reg is None else args.reg
         settings["epochs"] = 15 if args.epochs is None else args.epochs
         if args.alpha is not None:
             settings["alpha"] = args.alpha
         return settings
-    _refuse(args, ("alpha",), "ALS loss (als)")
+    refuse(args, ("alpha",), "ALS loss (als)")
     settings.update(lr=1e-3 if args.lr is None else args.lr, patience=10 if args.patience is None else args.patience,
                     reg=0.0 if args.reg is None else args.reg, epochs=100 if args.epochs is None else args.epochs)
     if args.loss in cat.MNAR_LOSSES:
-        _refuse(args, SOFTMAX_FLAGS, softmax)
-        _refuse(args, ("n_neg", "engine", "neg_pool", "optimizer", "lr_schedule"), "pairwise losses")
-        _refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
+        refuse(args, SOFTMAX_FLAGS, softmax)
+        refuse(args, ("n_neg", "negatives", "engine", "neg_pool", "optimizer", "lr_schedule"), "pairwise losses")
+        refuse(args, ("no_pool_mask",), "shared negative pool (--neg-pool with bpr, ssm, ccl)")
         local = args.local or ("squared" if args.loss in ("relmf", "snips", "dr") else "log")
         settings.update(batch_size=args.batch_size or 256, local=local, clip=args.clip, nonneg=args.nonneg,
                         steps_per_epoch=args.steps_per_epoch)
         if args.negative_weight is not None:
             settings["negative_weight"] = args.negative_weight
         return settings
-    _refuse(args, MNAR_FLAGS, mnar)
+    refuse(args, MNAR_FLAGS, mnar)
     settings.update(batch_size=args.batch_size or 2048, n_neg=1 if args.n_neg is None else args.n_neg,
                     engine=args.engine or "auto", monitor_k=max(args.k or [20]))
-    for name in ("temperature", "margin", "negative_weight", "gamma", "neg_pool", "optimizer", "lr_schedule"):
+    for name in ("temperature", "margin", "negative_weight", "gamma", "neg_pool", "optimizer", "lr_schedule",
+                 "negatives"):
         if getattr(args, name) is not None:  # validated by the config: each belongs to one loss
             settings[name] = getattr(args, name)
     if args.no_pool_mask:
         settings["mask_pool"] = False
     if args.model != "mf":
-        settings["n_layers"] = args.layers
+        settings["n_layers"] = 3 if args.layers is None else args.layers
     return settings
 
 
@@ -189,21 +199,27 @@ def _check_output(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from recpref.protocols import train_mnar, train_pairwise
+    from recpref.protocols import train_mnar, train_pairwise, train_sequence
     from recpref.serving import RecommenderConfig
-    from recpref.training.config import POOL_LOSSES
+    from recpref.training.config import POOL_LOSSES, default_loss
 
+    if args.loss is None:
+        args.loss = default_loss(args.model)
     settings = _train_settings(args)
     RecommenderConfig.of(**settings)  # every setting validated before any data or training work
     _check_output(args)
     ds = _load(args)
     progress = not args.no_progress
     n_neg = settings.get("n_neg", 1)
-    if n_neg >= 100 and settings.get("neg_pool") is None and args.loss in POOL_LOSSES:
+    if n_neg >= 100 and settings.get("neg_pool") is None and args.loss in POOL_LOSSES and \
+            args.model not in cat.SEQUENCE_MODELS:
         print(f"note: --n-neg {n_neg} gathers a (batch, {n_neg}, dim) block of item rows per step; "
               f"--neg-pool {n_neg} (one shared pool per step, scored by one matmul) is much faster per step "
               "(docs/benchmarks.md, 'Many negatives')", file=sys.stderr, flush=True)
-    if args.loss in cat.MNAR_LOSSES:
+    if args.model in cat.SEQUENCE_MODELS:
+        outcome = train_sequence(ds, settings, k=tuple(args.k or (5, 10)), accelerator=args.accelerator,
+                                 progress=progress)
+    elif args.loss in cat.MNAR_LOSSES:
         if args.protocol == "random":
             raise UsageError(f"--protocol random: --loss {args.loss} learns from biased clicks and is scored on the "
                              "dataset's own test split (--protocol predefined)")
@@ -213,8 +229,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                              seed=args.seed, k=tuple(args.k) if args.k else None, accelerator=args.accelerator,
                              progress=progress)
     else:
-        outcome = train_pairwise(ds, settings, protocol=args.protocol or "random", test_ratio=args.test_ratio,
-                                 valid_ratio=args.valid_ratio, seed=args.seed, k=tuple(args.k or (10, 20)),
+        outcome = train_pairwise(ds, settings, protocol=args.protocol or "random",
+                                 test_ratio=0.2 if args.test_ratio is None else args.test_ratio,
+                                 valid_ratio=0.1 if args.valid_ratio is None else args.valid_ratio,
+                                 seed=args.seed, k=tuple(args.k or (10, 20)),
                                  accelerator=args.accelerator, progress=progress)
     for note in outcome.notes:
         print(f"# {note}")
@@ -250,17 +268,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one model, report test metrics, save it",
                        description="Train a recpref model (early stopping on a validation split carved from "
                                    "train), evaluate it on the test split with recpref's evaluator, and save it "
-                                   "as safetensors + JSON for Recommender.load.")
+                                   "as safetensors + JSON for Recommender.load. Sequence models ("
+                                   f"{', '.join(cat.SEQUENCE_MODELS)}) use the leave-one-out protocol of "
+                                   "S3-Rec/TIGER on time-ordered data: each user's last item is the test target, "
+                                   "the second-to-last the validation target (full ranking, Recall/NDCG@5,10).")
     p.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
     p.add_argument("--root", default=None, help="dataset directory (default $RECPREF_DATA_DIR/<name>)")
-    p.add_argument("--model", choices=cat.MODELS, default="mf")
-    p.add_argument("--loss", choices=cat.LOSSES, default="bpr",
-                   help=f"{'/'.join(cat.MNAR_LOSSES)} learn from MNAR clicks with propensities")
+    p.add_argument("--model", choices=cat.MODELS, default="mf",
+                   help=f"{', '.join(cat.INTERACTION_MODELS)}: random or predefined split (--protocol); sequence "
+                        f"models {', '.join(cat.SEQUENCE_MODELS)}: leave-one-out (last item test, second-to-last "
+                        "validation) on time-ordered data such as amazon-beauty")
+    p.add_argument("--loss", choices=cat.LOSSES, default=None,
+                   help=f"default bpr, or ssm for the sequence models (which train with ssm or full); "
+                        f"{'/'.join(cat.MNAR_LOSSES)} learn from MNAR clicks with propensities")
     p.add_argument("--dim", type=int, default=64, help="embedding size")
-    p.add_argument("--layers", type=int, default=3, help="propagation layers (lightgcn, ngcf)")
+    p.add_argument("--layers", type=int, default=None, help="propagation layers (lightgcn, ngcf; default 3)")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 100; als: ALS sweeps, default 15)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="default 2048, or 256 for the MNAR losses (small click sets: more steps per epoch)")
+                   help="default 2048, or 256 for the MNAR losses (small click sets: more steps per epoch), or 128 "
+                        "for the sequence models (ComiRec)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     p.add_argument("--optimizer", choices=cat.OPTIMIZERS, default=None,
                    help="pairwise losses (default adam); lazy_adam: Adam on the rows each step touches (mf with "
@@ -269,7 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pairwise losses: constant (default) or linear decay to 0 over --epochs")
     p.add_argument("--reg", type=float, default=None,
                    help="L2 on the batch's embedding rows (default 0; als: ALS regularization, default 0.01)")
-    p.add_argument("--n-neg", type=int, default=None, help="negatives per positive (pairwise losses; default 1)")
+    p.add_argument("--n-neg", type=int, default=None,
+                   help="negatives per positive (pairwise losses; default 1); sequence models with ssm: one shared "
+                        "pool of this many per step (default 10 x batch size)")
+    p.add_argument("--negatives", choices=cat.NEGATIVES, default=None,
+                   help="negative proposal (pairwise losses, sequence models with ssm): uniform (default) or "
+                        "popularity (count + 1)^0.75; ssm corrects for it (log-Q)")
     p.add_argument("--neg-pool", type=int, default=None,
                    help="bpr/ssm/ccl: one shared pool of this many uniform negatives per step instead of --n-neg "
                         "(scores by one matmul)")
@@ -280,11 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=cat.PROTOCOLS, default=None,
                    help="random per-user holdout (default) or the dataset's own train/test split "
                         "(the MNAR losses always use the dataset's own split: predefined)")
-    p.add_argument("--test-ratio", type=float, default=0.2, help="test fraction per user (random protocol)")
-    p.add_argument("--valid-ratio", type=float, default=0.1, help="validation fraction for early stopping (0: none)")
+    p.add_argument("--test-ratio", type=float, default=None,
+                   help="test fraction per user (random protocol; default 0.2)")
+    p.add_argument("--valid-ratio", type=float, default=None,
+                   help="validation fraction for early stopping (default 0.1; 0: none)")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--k", type=int, nargs="+", default=None,
-                   help="cut-offs (default 10 20; 1 3 5 on shown-item test sets such as coat)")
+                   help="cut-offs (default 10 20; 5 10 for the sequence models; 1 3 5 on shown-item test sets such "
+                        "as coat)")
     p.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto",
                    help="Lightning accelerator (auto takes a visible GPU)")
     p.add_argument("--engine", choices=cat.ENGINES, default=None,
@@ -292,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="directory to save the trained model into")
     p.add_argument("--alpha", type=float, default=None, help="als: confidence 1 + alpha x r (default 1)")
     g = p.add_argument_group("softmax-family losses (ssm, ccl, directau)")
-    g.add_argument("--temperature", type=float, default=None, help="ssm: softmax temperature (default 1)")
+    g.add_argument("--temperature", type=float, default=None,
+                   help="ssm (and the sequence models' full): softmax temperature (default 1)")
     g.add_argument("--margin", type=float, default=None, help="ccl: cosine margin on negatives, in [-1, 1] (default 0.5)")
     g.add_argument("--gamma", type=float, default=None, help="directau: weight of uniformity (default 1)")
     g = p.add_argument_group(f"MNAR losses ({', '.join(cat.MNAR_LOSSES)})")
@@ -306,10 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--nonneg", type=float, default=None, help="UBPR: clip each pair's loss at -beta")
     g.add_argument("--negative-weight", type=float, default=None,
                    help="wmf: weight of unclicked cells (default 1); ccl: weight of the negatives' term (default 10)")
-    g.add_argument("--steps-per-epoch", type=int, default=None, help="MNAR batches per epoch (default clicks/batch)")
+    g.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="batches per epoch: MNAR losses (default clicks/batch), sequence models (default: training "
+                        "targets/batch)")
     g.add_argument("--mnar-valid-ratio", type=float, default=None,
                    help="share of each user's clicks held out to choose the epochs (by SNIPS-DCG), after which "
                         "the model is retrained on all clicks; 0 trains --epochs on all clicks")
+    add_sequence_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

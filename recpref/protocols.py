@@ -17,7 +17,7 @@ from recpref.catalog import PropensityKind, ProtocolName
 from recpref.data import Interactions, Split, random_split
 from recpref.training.config import MNARConfig
 
-__all__ = ["Outcome", "evaluation_split", "mnar_propensity", "train_mnar", "train_pairwise"]
+__all__ = ["Outcome", "evaluation_split", "mnar_propensity", "train_mnar", "train_pairwise", "train_sequence"]
 
 
 @dataclass
@@ -89,6 +89,47 @@ def train_pairwise(ds: Any, settings: dict[str, Any], *, protocol: ProtocolName,
     rec.fit(split.train, valid=split.valid, progress=progress, accelerator=accelerator)
     result = evaluate(rec.score_all, split.train, split.test, k=k, metrics=("recall", "ndcg", "precision", "map"))
     return Outcome(rec, result, "full ranking, train items masked", notes)
+
+
+def train_sequence(ds: Any, settings: dict[str, Any], *, k: tuple[int, ...], accelerator: str = "auto",
+                   progress: bool = False) -> Outcome:
+    """The leave-one-out protocol of S3-Rec / TIGER for a sequence model: each user's events in
+    time order (ties by input position, `recpref.data.sequences`), the last one the test target,
+    the one before it the validation target (early stopping), the rest the training sequence.
+    Test: full ranking for every user from the input history = training sequence + validation
+    item, scored by `evaluate`; the user's history items are ranked too unless the settings ask
+    ``mask_history`` (`recpref.modules.sequence.evaluation_mask`)."""
+    import torch
+
+    from recpref.data import Sequences, leave_one_out
+    from recpref.evaluation import evaluate
+    from recpref.models import HistoryModel
+    from recpref.modules.sequence import evaluation_mask
+    from recpref.serving import Recommender
+
+    rec = Recommender(**settings)  # validated before any data work
+    if ds.interactions.timestamps is None:
+        raise ValueError(f"{ds.name} has no timestamps: the sequence models need each user's time order")
+    split = leave_one_out(Sequences.from_interactions(ds.interactions))
+    assert split.valid is not None
+    train, valid = split.train.to_interactions(), split.valid.targets.to_interactions()
+    notes = [f"{ds.name}: leave-one-out over {split.test.users.size} users ({train.nnz} train events; last item "
+             "test, second-to-last validation; same-position ties in input order)"]
+    rec.fit(train, valid=valid, progress=progress, accelerator=accelerator)
+    model = rec.encoder
+    assert isinstance(model, HistoryModel)
+    inputs = split.test.inputs.padded(None, model.max_len)
+
+    def scorer(users: torch.Tensor) -> torch.Tensor:
+        u = users.cpu()
+        return model.score_histories(inputs.items[u], inputs.mask[u])
+
+    mask_history = bool(getattr(rec.config.train, "mask_history", False))
+    result = evaluate(scorer, evaluation_mask(split.test.inputs.to_interactions(), mask_history),
+                      split.test.targets.to_interactions(), k=k, metrics=("recall", "ndcg"))
+    how = ("full ranking from train + validation item, " +
+           ("history items masked" if mask_history else "all items ranked (history items included)"))
+    return Outcome(rec, result, how, notes)
 
 
 def train_mnar(ds: Any, settings: dict[str, Any], *, propensity: PropensityKind, eta: float, valid_ratio: float,

@@ -33,8 +33,8 @@ class RecprefRunner:
         from recpref.training.config import settings_from_flat
 
         model, config = settings_from_flat(**settings)
-        if not isinstance(config, PairwiseConfig):
-            raise ValueError(f"benchmark rows train the pairwise losses; got loss {config.loss!r}")
+        if not isinstance(config, PairwiseConfig) or not isinstance(model, ModelConfig):
+            raise ValueError(f"benchmark rows train the pairwise losses; got loss {config.loss!r}, model {model.model!r}")
         return cls(model, config, device=device, name=name)
 
     def params(self) -> dict[str, Any]:

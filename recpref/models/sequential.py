@@ -192,10 +192,18 @@ class SequenceEncoder(nn.Module):
         self._check_ids(history, mask)
         v, im = self.interests(history, mask)
         items = self.item_emb.weight[: self.n_items]
-        out = torch.full((v.shape[0], self.n_items), float("-inf"), dtype=v.dtype, device=v.device)
+        out: Tensor | None = None
         for k in range(self.n_interests):
-            s = (v[:, k] @ items.T).masked_fill(~im[:, k : k + 1], float("-inf"))
-            out = torch.maximum(out, s)
+            s = v[:, k] @ items.T
+            if not bool(im[:, k].all()):  # in place, and only where an interest is inactive
+                s.masked_fill_(~im[:, k : k + 1], float("-inf"))
+            if out is None:
+                out = s
+            elif out.requires_grad or s.requires_grad:
+                out = torch.maximum(out, s)
+            else:  # scoring under no_grad: one (B, n_items) buffer, no allocation per interest
+                torch.maximum(out, s, out=out)
+        assert out is not None
         return out
 
 

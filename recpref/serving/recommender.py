@@ -17,8 +17,9 @@ import polars as pl
 import torch
 
 from recpref.data import Interactions
-from recpref.models import Encoder
-from recpref.training.config import ModelConfig, TrainConfig, flat_settings, settings_from_flat, settings_keys
+from recpref.models import Encoder, HistoryModel
+from recpref.training.config import (AnyModelConfig, TrainConfig, default_loss, flat_settings, is_sequence_model,
+                                     settings_from_flat, settings_keys)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class RecommenderConfig:
     Build it from flat keywords with `RecommenderConfig.of` (as ``Recommender(**settings)``
     does); a setting that does not apply to the chosen loss is refused, not ignored."""
 
-    model: ModelConfig
+    model: AnyModelConfig
     train: TrainConfig
 
     @classmethod
@@ -59,7 +60,11 @@ class Recommender:
     Settings are keywords of `recpref.training.ModelConfig` and of the training family that
     ``loss`` selects (`PairwiseConfig` for bpr/bpo/nbpo/nbpo_exact, `MNARConfig` for
     naive/relmf/snips/dr/wmf/ubpr); each is validated here, naming the setting and its valid
-    values.
+    values. A sequence model (``model`` mind, comirec-dr, comirec-sa, mean, sasrec) takes
+    `SequenceModelConfig` and `SequenceConfig` settings (loss ssm or full), trains on
+    interactions with timestamps (each user's time order), recommends for known users from their
+    last ``max_len`` training items and, with `recommend_history`, for a new history of raw
+    item ids without retraining.
 
     Example:
         >>> import data_loaders
@@ -78,8 +83,16 @@ class Recommender:
         elif not overrides:
             self.config = config
         else:  # keep the model's and the (possibly new) family's settings, then apply the overrides
-            keep = settings_keys(overrides.get("loss", config.loss))
-            self.config = RecommenderConfig.of(**{**{k: v for k, v in config.flat().items() if k in keep}, **overrides})
+            model = overrides.get("model", config.model.model)
+            loss = overrides.get("loss", config.loss)
+            if is_sequence_model(model) != is_sequence_model(config.model.model):
+                # another kind of model trains in another family: only dim and seed carry over
+                loss = overrides.get("loss", default_loss(model))
+                keep = {"dim", "seed"}
+            else:
+                keep = settings_keys(loss, model)
+            kept = {k: v for k, v in config.flat().items() if k in keep}
+            self.config = RecommenderConfig.of(**{**kept, "loss": loss, **overrides})
         self.encoder: Encoder | None = None
         self.train: Interactions | None = None
         self.history: list[dict[str, float]] = []
@@ -158,6 +171,44 @@ class Recommender:
             "score": top_scores.numpy()[keep].astype(np.float32),
         })
 
+    def recommend_history(self, item_ids: Any, k: int = 10, *, exclude_seen: bool = True) -> pl.DataFrame:
+        """Top-``k`` items for a new history of raw item ids, oldest first (one id or a sequence;
+        repeats allowed; the last ``max_len`` are used), without retraining: a polars DataFrame
+        ``rank (1-based), item_id, score``. ``exclude_seen`` leaves the history's own items out.
+        Sequence models only (``TypeError`` otherwise); an id the model was not trained on raises
+        ``KeyError`` naming it (a new item has no embedding)."""
+        from recpref.evaluation import canonical_topk
+
+        encoder, train = self._require_fitted()
+        if not isinstance(encoder, HistoryModel):
+            raise TypeError(f"recommend_history needs a sequence model (mind, comirec-dr, comirec-sa, mean, sasrec); "
+                            f"this recommender's model is {self.config.model.model!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k > train.n_items:
+            raise ValueError(f"k={k} exceeds the number of items ({train.n_items})")
+        raw = _as_id_array(item_ids, what="item_ids")
+        try:
+            items = np.asarray(train.item_vocab.index(raw, what="item id"), dtype=np.int64)
+        except (KeyError, ValueError) as exc:
+            raise KeyError(f"history: {exc.args[0] if exc.args else exc}; recommend_history takes raw item ids "
+                           "the model was trained on") from None
+        window = torch.from_numpy(items[-encoder.max_len:]).unsqueeze(0)  # (1, T), most recent last
+        with torch.no_grad():
+            scores = encoder.score_histories(window, torch.ones_like(window, dtype=torch.bool))
+        if torch.isnan(scores).any():
+            raise ValueError("the model scores NaN for this history: its weights are not finite (a diverged fit?)")
+        if exclude_seen:
+            scores[0, torch.from_numpy(items)] = float("-inf")
+        top = canonical_topk(scores, int(k))
+        top_scores = torch.gather(scores, 1, top)[0]
+        keep = (top_scores > float("-inf")).numpy()
+        return pl.DataFrame({
+            "rank": np.arange(1, top.shape[1] + 1, dtype=np.int32)[keep],
+            "item_id": train.item_vocab.to_raw(top[0].numpy()[keep]),
+            "score": top_scores.numpy()[keep].astype(np.float32),
+        })
+
     # --------------------------------------------------------------------- persistence
     def save(self, path: str | Path, *, overwrite: bool = False, extra_files: dict[str, str] | None = None) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (with content hashes tying them
@@ -191,7 +242,7 @@ class Recommender:
         return rec
 
 
-def _as_id_array(user_ids: Any) -> np.ndarray:
+def _as_id_array(user_ids: Any, what: str = "user_ids") -> np.ndarray:
     """One raw id or a sequence of them -> a non-empty 1-D array (a str is one id, not a sequence)."""
     if isinstance(user_ids, (str, bytes, int, np.integer, np.str_)):
         return np.asarray([user_ids])
@@ -200,7 +251,7 @@ def _as_id_array(user_ids: Any) -> np.ndarray:
     elif isinstance(user_ids, Sequence) or hasattr(user_ids, "__iter__"):
         raw = np.asarray(list(user_ids))
     else:
-        raise TypeError(f"user_ids must be a raw id or a sequence of raw ids, got {type(user_ids).__name__}")
+        raise TypeError(f"{what} must be a raw id or a sequence of raw ids, got {type(user_ids).__name__}")
     if raw.ndim != 1 or raw.size == 0:
-        raise ValueError("user_ids must be a raw id or a non-empty 1-D sequence of raw ids")
+        raise ValueError(f"{what} must be a raw id or a non-empty 1-D sequence of raw ids")
     return raw

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from recpref.training.config import MNARConfig, ModelConfig, PairwiseConfig, TrainConfig, flat_settings, settings_from_flat
+from recpref.training.sequence_config import SequenceConfig, SequenceModelConfig
 
 if TYPE_CHECKING:
     from recpref.training.core import FitResult, fit
     from recpref.training.engine import choose_engine
 
-__all__ = ["FitResult", "MNARConfig", "ModelConfig", "PairwiseConfig", "TrainConfig", "choose_engine", "fit",
+__all__ = ["FitResult", "MNARConfig", "ModelConfig", "PairwiseConfig", "SequenceConfig", "SequenceModelConfig",
+           "TrainConfig", "choose_engine", "fit",
            "flat_settings", "settings_from_flat"]
 
 

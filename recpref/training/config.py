@@ -2,7 +2,9 @@
 
 Every field is checked when the config is built, naming the field and the valid values. A
 setting that belongs to another family (e.g. ``clip`` with ``loss="bpr"``) is refused by
-`settings_from_flat` instead of being silently ignored. All fields are JSON-serialisable; torch
+`settings_from_flat` instead of being silently ignored; so is a setting of another kind of model
+(e.g. ``max_len`` with ``model="mf"``). The sequence models' configs live in
+`recpref.training.sequence_config`. All fields are JSON-serialisable; torch
 is not imported.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from recpref import catalog as cat
 from recpref.catalog import check_choice, check_float, check_int
+from recpref.training.sequence_config import SequenceConfig, SequenceModelConfig
 
 
 @dataclass(frozen=True)
@@ -20,14 +23,14 @@ class ModelConfig:
     """Which encoder maps ids to scores: ``model`` (mf, lightgcn, ngcf), embedding ``dim``,
     propagation ``n_layers`` and ``message_dropout`` (graph models), ``init`` of MF tables."""
 
-    model: cat.ModelName = "mf"
+    model: cat.InteractionModelName = "mf"
     dim: int = 64
     n_layers: int = 3
     message_dropout: float = 0.1
     init: cat.InitName = "xavier"
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, cat.MODELS)
+        check_choice("model", self.model, cat.INTERACTION_MODELS)
         check_int("dim", self.dim, 1)
         check_int("n_layers", self.n_layers, 0)
         check_float("message_dropout", self.message_dropout, low=0.0, high=1.0, high_open=True)
@@ -198,8 +201,11 @@ class ALSConfig:
         check_int("threads", self.threads, 0)
 
 
-TrainConfig = PairwiseConfig | MNARConfig | ALSConfig
+TrainConfig = PairwiseConfig | MNARConfig | ALSConfig | SequenceConfig
 """The settings of one training family (the family is the config's type)."""
+
+AnyModelConfig = ModelConfig | SequenceModelConfig
+"""The settings of one model: an interaction model (mf, lightgcn, ngcf) or a sequence model."""
 
 _FAMILIES: tuple[tuple[type[PairwiseConfig] | type[MNARConfig] | type[ALSConfig], tuple[str, ...], str], ...] = (
     (PairwiseConfig, cat.PAIRWISE_LOSSES, "pairwise losses"),
@@ -207,40 +213,74 @@ _FAMILIES: tuple[tuple[type[PairwiseConfig] | type[MNARConfig] | type[ALSConfig]
     (ALSConfig, cat.ALS_LOSSES, "ALS loss"),
 )
 
+_GROUPS: tuple[tuple[type, str], ...] = (
+    (ModelConfig, f"models {', '.join(cat.INTERACTION_MODELS)}"),
+    *((cls, f"{what} {', '.join(losses)}") for cls, losses, what in _FAMILIES),
+    (SequenceModelConfig, f"sequence models {', '.join(cat.SEQUENCE_MODELS)}"),
+    (SequenceConfig, f"sequence models' training (loss {', '.join(cat.SEQUENCE_LOSSES)})"),
+)
+"""Every config type with how a message names what it belongs to (the refusal order)."""
+
 
 def _names(cls: type) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
-def family_for(loss: str) -> type[PairwiseConfig] | type[MNARConfig] | type[ALSConfig]:
-    """The training family (config type) that trains ``loss``."""
+def is_sequence_model(model: Any) -> bool:
+    """Whether ``model`` names a sequence model (trained by the sequence family)."""
+    return isinstance(model, str) and model in cat.SEQUENCE_MODELS
+
+
+def family_for(loss: str, model: str = "mf") -> type[TrainConfig]:
+    """The training family (config type) that trains ``loss`` for ``model``: every sequence
+    model trains with `SequenceConfig` (loss ssm or full); the others by their loss."""
+    if is_sequence_model(model):
+        if loss not in cat.SEQUENCE_LOSSES:
+            raise ValueError(f"loss {loss!r} does not train the sequence models; model {model!r} trains with loss "
+                             f"{' or '.join(cat.SEQUENCE_LOSSES)}")
+        return SequenceConfig
     check_choice("loss", loss, cat.LOSSES)
+    if loss in cat.SEQUENCE_LOSSES and loss not in cat.PAIRWISE_LOSSES:
+        raise ValueError(f"loss {loss!r} trains the sequence models ({', '.join(cat.SEQUENCE_MODELS)}) only; "
+                         f"got model {model!r}")
     return next(cls for cls, losses, _ in _FAMILIES if loss in losses)
 
 
-def settings_keys(loss: str) -> set[str]:
-    """The flat setting names that apply with ``loss``: the model's and its family's."""
-    return _names(ModelConfig) | _names(family_for(loss))
+def default_loss(model: Any) -> str:
+    """The loss used when none is given: ``ssm`` for the sequence models, ``bpr`` otherwise."""
+    return "ssm" if is_sequence_model(model) else "bpr"
 
 
-def settings_from_flat(**settings: Any) -> tuple[ModelConfig, TrainConfig]:
+def _model_config(model: Any) -> type[AnyModelConfig]:
+    return SequenceModelConfig if is_sequence_model(model) else ModelConfig
+
+
+def settings_keys(loss: str, model: str = "mf") -> set[str]:
+    """The flat setting names that apply with ``loss`` and ``model``: the model's and its family's."""
+    return _names(_model_config(model)) | _names(family_for(loss, model))
+
+
+def settings_from_flat(**settings: Any) -> tuple[AnyModelConfig, TrainConfig]:
     """Route flat keyword settings (as `Recommender` and the CLI take them) to the model config
-    and the training family chosen by ``loss``. A setting no config knows raises ``TypeError``;
-    one that belongs to another family raises ``ValueError`` naming the losses that use it."""
-    loss = settings.get("loss", "bpr")
-    family = family_for(loss)
-    model_keys, own = _names(ModelConfig), _names(family)
-    known = model_keys.union(*(_names(cls) for cls, _, _ in _FAMILIES))
+    and the training family chosen by ``model`` and ``loss`` (a sequence model: `SequenceConfig`;
+    otherwise by the loss). A setting no config knows raises ``TypeError``; one that belongs to
+    another model kind or family raises ``ValueError`` naming what uses it."""
+    model_name = settings.get("model", "mf")
+    loss = settings.get("loss", default_loss(model_name))
+    family = family_for(loss, model_name)
+    model_cls = _model_config(model_name)
+    model_keys, own = _names(model_cls), _names(family)
+    known = set().union(*(_names(cls) for cls, _ in _GROUPS))
     unknown = set(settings) - known
     if unknown:
         raise TypeError(f"unknown setting(s) {sorted(unknown)}; valid: {sorted(known)}")
     foreign = sorted(k for k in set(settings) - model_keys - own)
     if foreign:
-        kinds = [f"{what} {', '.join(losses)}" for cls, losses, what in _FAMILIES
-                 if cls is not family and set(foreign) & _names(cls)]
-        raise ValueError(f"setting(s) {foreign} apply to the {' or '.join(kinds)}, not loss {loss!r}")
-    model = ModelConfig(**{k: v for k, v in settings.items() if k in model_keys})
-    train = family(**{k: v for k, v in settings.items() if k in own})
+        kinds = [what for cls, what in _GROUPS if cls not in (model_cls, family) and set(foreign) & _names(cls)]
+        subject = f"model {model_name!r}" if model_cls is SequenceModelConfig else f"loss {loss!r}"
+        raise ValueError(f"setting(s) {foreign} apply to the {' or '.join(kinds)}, not {subject}")
+    model = model_cls(**{k: v for k, v in settings.items() if k in model_keys})
+    train = family(**{**{k: v for k, v in settings.items() if k in own}, "loss": loss})
     if isinstance(train, (MNARConfig, ALSConfig)) and model.model != "mf":
         raise ValueError(f"loss {loss!r} trains model mf only; got model {model.model!r}")
     if isinstance(train, PairwiseConfig) and train.optimizer == "lazy_adam" and model.model != "mf":
@@ -248,7 +288,6 @@ def settings_from_flat(**settings: Any) -> tuple[ModelConfig, TrainConfig]:
     return model, train
 
 
-def flat_settings(model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
+def flat_settings(model: AnyModelConfig, train: TrainConfig) -> dict[str, Any]:
     """The inverse of `settings_from_flat` (what the save format stores)."""
     return {**asdict(model), **asdict(train)}
-

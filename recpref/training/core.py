@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from recpref.data import Interactions, Split
-from recpref.models import MF, Encoder
+from recpref.models import MF, Encoder, HistoryModel
 from recpref.training.best import BestState, check_finite_training
-from recpref.training.config import ALSConfig, MNARConfig, ModelConfig, PairwiseConfig, TrainConfig
+from recpref.training.config import AnyModelConfig, ALSConfig, MNARConfig, ModelConfig, PairwiseConfig, TrainConfig
+from recpref.training.sequence_config import SequenceConfig, SequenceModelConfig
 from recpref.training.encoders import build_encoder
 from recpref.training.allocator import keep_freed_memory
 from recpref.training.engine import Engine, choose_engine, on_cpu
@@ -63,7 +64,7 @@ def _seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def fit(model: ModelConfig, config: TrainConfig, train: Interactions, valid: Interactions | None = None, *,
+def fit(model: AnyModelConfig, config: TrainConfig, train: Interactions, valid: Interactions | None = None, *,
         propensity: np.ndarray | None = None, exposure: Interactions | None = None, accelerator: str = "auto",
         devices: int | str = "auto", strategy: str = "auto", progress: bool = False) -> FitResult:
     """Train the encoder ``model`` describes on ``train`` with ``config``'s family.
@@ -72,13 +73,19 @@ def fit(model: ModelConfig, config: TrainConfig, train: Interactions, valid: Int
     kept, stopping after ``config.patience`` epochs without gain. On the CPU, with
     ``RECPREF_KEEP_FREED_MEMORY=1``, it first raises glibc's allocator thresholds once per process
     (`recpref.training.allocator.keep_freed_memory`; off by default). ``propensity``/``exposure``
-    belong to the MNAR family (see `MNARConfig`). A fit whose loss or weights become NaN/inf
+    belong to the MNAR family (see `MNARConfig`). A sequence model (`SequenceModelConfig`, trained
+    with `SequenceConfig`) reads ``train`` in time order (its timestamps) and is returned as a
+    `HistoryModel` holding each user's last ``max_len`` training items; ``valid`` then holds the
+    targets that follow each user's training sequence. A fit whose loss or weights become NaN/inf
     raises ``FloatingPointError`` naming ``lr``.
     """
     if train.nnz == 0:
         raise ValueError("train has no interactions; nothing to learn from")
     if valid is not None and valid.shape != train.shape:
         raise ValueError(f"valid has shape {valid.shape} but train has {train.shape}; use one id space")
+    if isinstance(model, SequenceModelConfig) != isinstance(config, SequenceConfig):
+        raise ValueError(f"sequence models train with SequenceConfig and it trains sequence models only; got "
+                         f"{type(model).__name__}(model={model.model!r}) with {type(config).__name__}")
     family = FAMILIES.get(type(config))
     if family is None:
         raise TypeError(f"no training family for {type(config).__name__}; known: {[c.__name__ for c in FAMILIES]}")
@@ -142,7 +149,8 @@ def _fit_mnar(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) -> F
     return _run_lightning(module, dm, encoder, cfg, x, monitor, "lightning", devices=1)
 
 
-def _run_lightning(module: Any, dm: Any, encoder: Encoder, cfg: PairwiseConfig | MNARConfig, x: FitInputs, monitor: str,
+def _run_lightning(module: Any, dm: Any, encoder: Encoder, cfg: PairwiseConfig | MNARConfig | SequenceConfig,
+                   x: FitInputs, monitor: str,
                    engine: Engine, devices: int | str | None = None) -> FitResult:
     from recpref.training.callbacks import BestWeights, HistoryLogger
     from recpref.training.lightning_engine import make_trainer, run_fit
@@ -221,9 +229,38 @@ def _fit_als(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) -> Fi
     return FitResult(encoder, "implicit-als", [row], cfg.epochs - 1)
 
 
-FAMILIES: dict[type, Callable[[Encoder, ModelConfig, Any, FitInputs], FitResult]] = {
+def _fit_sequence(encoder: Encoder, model: Any, cfg: Any, x: FitInputs) -> FitResult:
+    """The sequence family: ComiRec samples from ``train``'s time-ordered sequences, sampled or
+    full softmax (`recpref.modules.sequence`); validation ranks from each user's training
+    history (``valid`` = the held-out items that follow it, e.g. leave-one-out's second-to-last)."""
+    assert isinstance(cfg, SequenceConfig) and isinstance(model, SequenceModelConfig)
+    assert isinstance(encoder, HistoryModel)
+    if x.propensity is not None or x.exposure is not None:
+        raise ValueError(f"propensity/exposure apply to the MNAR losses, not the sequence model {model.model!r}")
+    if x.train.timestamps is None:
+        raise ValueError("the sequence models read each user's interactions in time order, but train has no "
+                         "timestamps; build it with timestamps= (e.g. each event's position in its user's sequence)")
+    from recpref.data import Sequences
+    from recpref.modules.sequence import SequenceDataModule, SequenceModule, evaluation_mask
+    from recpref.sampling.sequence_batches import default_steps
+
+    seqs = Sequences.from_interactions(x.train)  # ties by input position (recpref.data.sequences)
+    window = seqs.padded(None, model.max_len)
+    encoder.set_histories(window.items, window.mask)
+    steps = cfg.steps_per_epoch or default_steps(seqs, cfg.min_history, cfg.batch_size)
+    dm = SequenceDataModule(seqs, x.train, max_len=model.max_len, batch_size=cfg.batch_size, steps_per_epoch=steps,
+                            min_history=cfg.min_history, seed=cfg.seed, loss=cfg.loss, n_neg=cfg.pool_size,
+                            negatives=cfg.proposal)
+    module = SequenceModule(encoder, loss=cfg.loss, lr=cfg.lr, temperature=cfg.temperature,
+                            eval_mask=None if x.valid is None else evaluation_mask(x.train, cfg.mask_history),
+                            eval_target=x.valid, eval_k=cfg.monitor_k)
+    return _run_lightning(module, dm, encoder, cfg, x, f"val/{cfg.monitor}@{cfg.monitor_k}", "lightning", devices=1)
+
+
+FAMILIES: dict[type, Callable[[Encoder, Any, Any, FitInputs], FitResult]] = {
     PairwiseConfig: _fit_pairwise,
     MNARConfig: _fit_mnar,
     ALSConfig: _fit_als,
+    SequenceConfig: _fit_sequence,
 }
 """Training families keyed by their config type."""
