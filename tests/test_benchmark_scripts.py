@@ -171,3 +171,19 @@ def test_gowalla_seeds_script_refits_each_choice_per_seed() -> None:
     bad = subprocess.run([sys.executable, "benchmarks/gowalla_seeds.py", "--seeds", "0,0", *logs], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--seeds must be distinct integers >= 0" in bad.stderr
+
+
+def test_amazon_sequences_script_prints_each_model_and_the_published_rows() -> None:
+    import data_loaders
+    from data_loaders._core import DatasetNotFoundError
+
+    try:
+        data_loaders.load("amazon-beauty", verify=False)
+    except DatasetNotFoundError:
+        pytest.skip("amazon-beauty not staged; set RECPREF_DATA_DIR to the shared datasets directory")
+    text = _run(["benchmarks/amazon_sequences.py", "--smoke", "--models", "mean,comirec-sa"])
+    assert "| recpref mean |" in text and "| recpref comirec-sa |" in text
+    assert "| SASRec (published, TIGER paper) | 0.0387 | 0.0605 | 0.0249 | 0.0318 |" in text
+    bad = subprocess.run([sys.executable, "benchmarks/amazon_sequences.py", "--models", "gru"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--models: unknown ['gru']" in bad.stderr
