@@ -63,6 +63,14 @@ def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prob, alias
 
 
+def alias_draw(prob: torch.Tensor, alias: torch.Tensor, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """Draws of ``shape`` from an alias table (`alias_table`'s arrays as tensors on one device):
+    a uniform slot, kept with probability ``prob[slot]``, else ``alias[slot]``."""
+    slot = torch.randint(len(prob), shape, generator=gen, device=prob.device)
+    keep = torch.rand(shape, generator=gen, device=prob.device) < prob[slot]
+    return torch.where(keep, slot, alias[slot])
+
+
 class MembershipTable:
     """Which (user, item) cells of ``train`` are stored: a byte per cell, a packed bitset or
     sorted keys, as the module docstring describes; `is_positive` looks cells up in batch.
@@ -225,9 +233,7 @@ class PopularitySampler(NegativeSampler):
         return w
 
     def _propose(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
-        slot = torch.randint(self.n_items, shape, generator=gen, device=self.device)
-        keep = torch.rand(shape, generator=gen, device=self.device) < self.alias_prob[slot]
-        return torch.where(keep, slot, self.alias[slot])
+        return alias_draw(self.alias_prob, self.alias, shape, gen)
 
     def _proposal_weights(self) -> torch.Tensor:
         return self.weights

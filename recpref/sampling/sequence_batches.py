@@ -16,7 +16,7 @@ from recpref.catalog import NEGATIVES, NegativeKind, check_choice, check_int
 from recpref.data import Interactions, Sequences, SequenceSampler
 from recpref.sampling.batches import proposal_log_prob
 from recpref.sampling.generators import make_generator
-from recpref.sampling.negatives import alias_table
+from recpref.sampling.negatives import alias_draw, alias_table
 
 __all__ = ["ItemProposal", "SequenceBatches", "default_steps"]
 
@@ -44,11 +44,9 @@ class ItemProposal:
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """(n,) int64 item indices drawn from q with ``gen`` (a generator on ``device``)."""
         check_int("n", n, 1)
-        slot = torch.randint(self.n_items, (n,), generator=gen, device=self.device)
         if self.alias_prob is None or self.alias is None:
-            return slot
-        keep = torch.rand(n, generator=gen, device=self.device) < self.alias_prob[slot]
-        return torch.where(keep, slot, self.alias[slot])
+            return torch.randint(self.n_items, (n,), generator=gen, device=self.device)
+        return alias_draw(self.alias_prob, self.alias, (n,), gen)
 
 
 def default_steps(train: Sequences, min_history: int, batch_size: int) -> int:
