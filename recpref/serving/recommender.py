@@ -142,10 +142,7 @@ class Recommender:
         from recpref.evaluation import canonical_topk, topk_unseen
 
         encoder, train = self._require_fitted()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if k > train.n_items:
-            raise ValueError(f"k={k} exceeds the number of items ({train.n_items})")
+        _check_k(k, train.n_items)
         raw = _as_id_array(user_ids)
         try:
             users = np.asarray(train.user_vocab.index(raw, what="user"), dtype=np.int64)
@@ -183,10 +180,7 @@ class Recommender:
         if not isinstance(encoder, HistoryModel):
             raise TypeError(f"recommend_history needs a sequence model (mind, comirec-dr, comirec-sa, mean, sasrec); "
                             f"this recommender's model is {self.config.model.model!r}")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if k > train.n_items:
-            raise ValueError(f"k={k} exceeds the number of items ({train.n_items})")
+        _check_k(k, train.n_items)
         raw = _as_id_array(item_ids, what="item_ids")
         try:
             items = np.asarray(train.item_vocab.index(raw, what="item id"), dtype=np.int64)
@@ -240,6 +234,14 @@ class Recommender:
             raise ModelFileError(f"{src / WEIGHTS_FILE}: weights do not fit the configured model: {first}") from None
         rec.encoder, rec.train = encoder.eval(), art.train
         return rec
+
+
+def _check_k(k: Any, n_items: int) -> None:
+    """``k`` of a recommendation: a positive integer, at most the number of items."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > n_items:
+        raise ValueError(f"k={k} exceeds the number of items ({n_items})")
 
 
 def _as_id_array(user_ids: Any, what: str = "user_ids") -> np.ndarray:
