@@ -1,0 +1,152 @@
+"""Sequence models of several tools on one time-ordered split, every row scored by `evaluate`.
+
+A :class:`SequenceRunner` trains on the split's training sequences (it may early-stop on the
+validation users' next item; it never sees a test target) and maps padded input histories to
+scores over the whole catalogue. :func:`run_sequence_benchmark` feeds every runner the *same*
+test inputs (each test user's history, left-padded to ``max_len``, pad = ``n_items``; the
+conventions of `recpref.data.sequences`) and ranks every item for every test user with the one
+full-ranking `evaluate`, history items included unless ``mask_history`` (TIGER's numbers rank
+them; methods.md 3.3b). So a recpref row and a RecBole or torch-rechub row differ only in the
+model and its training, not in split, inputs or metric code.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from recpref.benchmarking.base import RunResult
+from recpref.catalog import check_int
+from recpref.data.sequences import HeldOut, Sequences, SequenceSplit
+
+__all__ = ["RecprefSequenceRunner", "SequenceRunner", "run_sequence_benchmark"]
+
+
+@runtime_checkable
+class SequenceRunner(Protocol):
+    """One sequence model of one tool.
+
+    ``fit(train, valid, seed)``: ``train`` = the training sequences (time order), ``valid`` =
+    held-out users' input histories and next items (for early stopping; may be ignored).
+    ``score_histories(items, mask)``: items (B, T) int64 item indices, left-padded with the pad
+    index ``n_items`` where ``mask`` (B, T) bool is False -> (B, n_items) scores.
+    ``epoch_seconds``: after ``fit``, the wall time of each training epoch's steps (validation
+    excluded), as the tool's own loop measures it; empty when the tool has no epochs."""
+
+    name: str
+    tool: str
+    epoch_seconds: list[float]
+
+    def fit(self, train: Sequences, valid: HeldOut | None, seed: int) -> object: ...
+
+    def score_histories(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+
+    def params(self) -> dict[str, Any]: ...
+
+
+def run_sequence_benchmark(
+    split: SequenceSplit,
+    runners: Sequence[SequenceRunner],
+    *,
+    max_len: int,
+    k: Sequence[int] = (5, 10),
+    metrics: Sequence[str] = ("recall", "ndcg"),
+    seed: int = 0,
+    mask_history: bool = False,
+    on_start: Callable[[str, int], None] | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+    raise_errors: bool = False,
+) -> list[RunResult]:
+    """Fit each runner on ``split.train`` (``split.valid`` for early stopping) and score it on
+    ``split.test``: every test user's input history (its last ``max_len`` items) ranked against
+    every item by `evaluate`. ``train_seconds`` = the whole ``fit`` (validation rankings
+    included, as a user pays them); ``epoch_seconds`` in the row's params = the median of the
+    runner's per-epoch training times. A runner that raises gets a row with ``error`` set
+    unless ``raise_errors``."""
+    from recpref.evaluation import evaluate
+    from recpref.modules.sequence import evaluation_mask
+
+    check_int("max_len", max_len, 1)
+    if not runners:
+        raise ValueError("runners is empty: give at least one SequenceRunner")
+    inputs = split.test.inputs.padded(None, max_len)
+    seen = evaluation_mask(split.test.inputs.to_interactions(), mask_history)
+    truth = split.test.targets.to_interactions()
+    results: list[RunResult] = []
+    for index, runner in enumerate(runners):
+        if on_start is not None:
+            on_start(runner.name, index)
+        warmup = getattr(runner, "warmup", None)
+        if callable(warmup):
+            warmup()
+        t0 = time.perf_counter()
+        try:
+            runner.fit(split.train, split.valid, seed)
+            train_s = time.perf_counter() - t0
+
+            def scorer(users: torch.Tensor, runner: SequenceRunner = runner) -> torch.Tensor:
+                u = users.cpu()
+                return runner.score_histories(inputs.items[u], inputs.mask[u])
+
+            t1 = time.perf_counter()
+            res = evaluate(scorer, seen, truth, k=k, metrics=metrics)
+            eval_s = time.perf_counter() - t1
+            params = dict(runner.params())
+            if runner.epoch_seconds:
+                params["epochs_run"] = len(runner.epoch_seconds)
+                params["epoch_seconds"] = statistics.median(runner.epoch_seconds)
+            row = RunResult(runner.name, runner.tool, res.metrics, train_s, eval_s, params, res.n_users)
+        except Exception as exc:  # noqa: BLE001 - recorded in the row, re-raised on request
+            if raise_errors:
+                raise
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            row = RunResult(runner.name, runner.tool, {}, time.perf_counter() - t0, 0.0, runner.params(), 0, last)
+        results.append(row)
+        if on_result is not None:
+            on_result(row)
+    return results
+
+
+class RecprefSequenceRunner:
+    """A recpref sequence model (`Recommender` settings, e.g. ``model="sasrec"``) as a runner:
+    trains through `Recommender.fit` with the validation users' next items for early stopping
+    and scores through the trained `HistoryModel`."""
+
+    tool = "recpref"
+
+    def __init__(self, name: str | None = None, *, accelerator: str = "cpu", **settings: Any) -> None:
+        from recpref.serving import Recommender
+
+        Recommender(**settings)  # validated now, not at fit time
+        self.settings, self.accelerator = settings, accelerator
+        self.name = name or str(settings.get("model", "recpref"))
+        self.epoch_seconds: list[float] = []
+        self.best_epoch: int | None = None
+        self._model: Any = None
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+    def fit(self, train: Sequences, valid: HeldOut | None, seed: int) -> None:
+        from recpref.models import HistoryModel
+        from recpref.serving import Recommender
+
+        rec = Recommender(**{**self.settings, "seed": seed})
+        rec.fit(train.to_interactions(), valid=None if valid is None else valid.targets.to_interactions(),
+                progress=False, accelerator=self.accelerator)
+        assert isinstance(rec.encoder, HistoryModel)
+        self._model, self.best_epoch = rec.encoder, rec.best_epoch
+        self.epoch_seconds = [float(h["train_seconds"]) for h in rec.history if "train_seconds" in h]
+
+    def score_histories(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self._model is None:
+            raise RuntimeError(f"{self.name} is not fitted; call fit(train, valid, seed) first")
+        window = int(self._model.max_len)  # left padding: the most recent items are the last columns
+        with torch.no_grad():
+            scores: torch.Tensor = self._model.score_histories(items[:, -window:], mask[:, -window:])
+        return scores
