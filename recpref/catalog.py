@@ -13,8 +13,8 @@ import math
 from typing import Any, Literal, get_args
 
 InteractionModelName = Literal["mf", "lightgcn", "ngcf"]
-SequenceModelName = Literal["mind", "comirec-dr", "comirec-sa", "mean", "sasrec"]
-ModelName = Literal["mf", "lightgcn", "ngcf", "mind", "comirec-dr", "comirec-sa", "mean", "sasrec"]
+SequenceModelName = Literal["mind", "comirec-dr", "comirec-sa", "mean", "sasrec", "hcn"]
+ModelName = Literal["mf", "lightgcn", "ngcf", "mind", "comirec-dr", "comirec-sa", "mean", "sasrec", "hcn"]
 PairwiseLossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau"]
 MNARLossName = Literal["naive", "relmf", "snips", "dr", "wmf", "ubpr"]
 ALSLossName = Literal["als"]

@@ -35,7 +35,8 @@ FLAGS = {"dim": "--dim", "n_layers": "--layers", "epochs": "--epochs", "batch_si
          "lr_schedule": "--lr-schedule", "max_len": "--max-len", "n_interests": "--interests",
          "n_iterations": "--routing-iterations", "power": "--power", "attention_dim": "--attention-dim",
          "n_blocks": "--blocks", "n_heads": "--heads", "dropout": "--dropout", "min_history": "--min-history",
-         "negatives": "--negatives", "mask_history": "--mask-history"}
+         "negatives": "--negatives", "mask_history": "--mask-history", "short_len": "--short-len",
+         "level1_interests": "--level1-interests"}
 
 
 class UsageError(Exception):

@@ -16,7 +16,8 @@ __all__ = ["INTERACTION_ONLY_FLAGS", "SEQUENCE_FLAGS", "add_sequence_arguments",
 
 SEQUENCE_FLAGS = {"max_len": "max_len", "interests": "n_interests", "routing_iterations": "n_iterations",
                   "power": "power", "attention_dim": "attention_dim", "blocks": "n_blocks", "heads": "n_heads",
-                  "dropout": "dropout", "min_history": "min_history"}
+                  "dropout": "dropout", "short_len": "short_len", "level1_interests": "level1_interests",
+                  "min_history": "min_history"}
 """Flag dest -> sequence setting (plus the ``--mask-history`` switch)."""
 
 INTERACTION_ONLY_FLAGS = ("layers", "reg", "engine", "neg_pool", "no_pool_mask", "optimizer", "lr_schedule", "margin",
@@ -30,13 +31,18 @@ def add_sequence_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(f"sequence models ({', '.join(cat.SEQUENCE_MODELS)}); leave-one-out protocol")
     g.add_argument("--max-len", type=int, default=None, help="history window: the last T items (default 50)")
     g.add_argument("--interests", type=int, default=None,
-                   help="interests K (mind, comirec-dr, comirec-sa; default 4)")
-    g.add_argument("--routing-iterations", type=int, default=None, help="routing rounds (mind, comirec-dr; default 3)")
+                   help="interests K (mind, comirec-dr, comirec-sa, hcn; default 4)")
+    g.add_argument("--routing-iterations", type=int, default=None,
+                   help="routing rounds (mind, comirec-dr) or clustering rounds (hcn); default 3")
     g.add_argument("--power", type=float, default=None, help="mind: label-aware attention power (default 1)")
     g.add_argument("--attention-dim", type=int, default=None, help="comirec-sa: attention size d_a (default 4 x dim)")
     g.add_argument("--blocks", type=int, default=None, help="sasrec: self-attention blocks (default 2)")
     g.add_argument("--heads", type=int, default=None, help="sasrec: attention heads (default 1)")
     g.add_argument("--dropout", type=float, default=None, help="sasrec: dropout (default 0.2)")
+    g.add_argument("--short-len", type=int, default=None,
+                   help="hcn: the short-term sequence, the last this many items of the window (default 20)")
+    g.add_argument("--level1-interests", type=int, default=None,
+                   help="hcn: level-1 interest clusters, at least --interests (default 2 x --interests)")
     g.add_argument("--min-history", type=int, default=None,
                    help="a training sample's target has at least this many items before it (default 1; ComiRec 4)")
     g.add_argument("--mask-history", action="store_true",

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from recpref.data import Interactions
-from recpref.models import MF, MIND, NGCF, ComiRecDR, ComiRecSA, Encoder, HistoryModel, LightGCN, MeanPooling, SASRec
+from recpref.models import (HCN, MF, MIND, NGCF, ComiRecDR, ComiRecSA, Encoder, HistoryModel, LightGCN, MeanPooling,
+                            SASRec)
 from recpref.models.sequential import SequenceEncoder
 from recpref.training.config import AnyModelConfig
 from recpref.training.sequence_config import SequenceModelConfig
@@ -26,6 +27,9 @@ SEQUENCE_ENCODERS: dict[str, Callable[[SequenceModelConfig, int], SequenceEncode
     "mean": lambda c, n: MeanPooling(n, c.dim, max_len=c.max_len),
     "sasrec": lambda c, n: SASRec(n, c.dim, max_len=c.max_len, n_blocks=c.setting("n_blocks"),
                                   n_heads=c.setting("n_heads"), dropout=c.setting("dropout")),
+    "hcn": lambda c, n: HCN(n, c.dim, n_interests=c.setting("n_interests"), max_len=c.max_len,
+                            short_len=c.setting("short_len"), level1_interests=c.level1_interests,
+                            n_iterations=c.setting("n_iterations")),
 }
 """Sequence encoders by model name: (config, n_items) -> encoder."""
 

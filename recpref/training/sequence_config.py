@@ -1,7 +1,7 @@
 """Typed settings of the sequence family: the sequence model's and its training's.
 
 `SequenceModelConfig` picks and sizes a `recpref.models.SequenceEncoder` (MIND, ComiRec-DR,
-ComiRec-SA, mean pooling, SASRec); `SequenceConfig` trains it on time-ordered interactions
+ComiRec-SA, mean pooling, SASRec, HCN); `SequenceConfig` trains it on time-ordered interactions
 (ComiRec's samples, sampled or full softmax). Model-specific settings default to ``None`` (the
 model's own default, listed in `MODEL_DEFAULTS`); one given for a model it does not belong to is
 refused, naming the models that use it. Everything is JSON-serialisable; torch is not imported.
@@ -17,36 +17,43 @@ from recpref.catalog import check_choice, check_float, check_int
 
 __all__ = ["MODEL_DEFAULTS", "SETTING_OWNERS", "SequenceConfig", "SequenceModelConfig"]
 
-MULTI_INTEREST = ("mind", "comirec-dr", "comirec-sa")
+MULTI_INTEREST = ("mind", "comirec-dr", "comirec-sa", "hcn")
 
 SETTING_OWNERS: dict[str, tuple[str, ...]] = {
     "n_interests": MULTI_INTEREST,
-    "n_iterations": ("mind", "comirec-dr"),
+    "n_iterations": ("mind", "comirec-dr", "hcn"),
     "power": ("mind",),
     "attention_dim": ("comirec-sa",),
     "n_blocks": ("sasrec",),
     "n_heads": ("sasrec",),
     "dropout": ("sasrec",),
+    "short_len": ("hcn",),
+    "level1_interests": ("hcn",),
 }
 """Each model-specific setting and the models that take it."""
 
 MODEL_DEFAULTS: dict[str, Any] = {
     "n_interests": 4, "n_iterations": 3, "power": 1.0, "attention_dim": None, "n_blocks": 2, "n_heads": 1,
-    "dropout": 0.2,
+    "dropout": 0.2, "short_len": 20, "level1_interests": None,
 }
-"""What ``None`` means for each model-specific setting (``attention_dim`` None = 4 x dim)."""
+"""What ``None`` means for each model-specific setting (``attention_dim`` None = 4 x dim,
+``level1_interests`` None = 2 x n_interests)."""
 
 
 @dataclass(frozen=True)
 class SequenceModelConfig:
-    """A sequence encoder (`recpref.models.sequential`, `recpref.models.multi_interest`):
-    ``model`` (mind, comirec-dr, comirec-sa, mean, sasrec), embedding ``dim``, history window
-    ``max_len`` (the last T items a user's interests are computed from); and, per model,
-    ``n_interests`` K (the multi-interest models, default 4), routing ``n_iterations`` (mind,
-    comirec-dr, default 3), MIND's label-aware attention ``power`` (default 1; finite: the save
-    format is JSON, so the hard-argmax limit inf is out of reach here, use a large power),
-    ComiRec-SA's ``attention_dim`` (default 4 x dim), SASRec's ``n_blocks`` (2), ``n_heads`` (1)
-    and ``dropout`` (0.2). ``mean`` is YouTube DNN style mean pooling with one dense layer."""
+    """A sequence encoder (`recpref.models.sequential`, `recpref.models.multi_interest`,
+    `recpref.models.hcn`): ``model`` (mind, comirec-dr, comirec-sa, mean, sasrec, hcn), embedding
+    ``dim``, history window ``max_len`` (the last T items a user's interests are computed from);
+    and, per model, ``n_interests`` K (the multi-interest models, default 4), ``n_iterations``
+    (routing rounds of mind and comirec-dr, clustering rounds of hcn; default 3), MIND's
+    label-aware attention ``power`` (default 1; finite: the save format is JSON, so the
+    hard-argmax limit inf is out of reach here, use a large power), ComiRec-SA's
+    ``attention_dim`` (default 4 x dim), SASRec's ``n_blocks`` (2), ``n_heads`` (1) and
+    ``dropout`` (0.2), HCN's ``short_len`` (its short-term sequence: the last ``short_len`` items
+    of the window, default 20) and ``level1_interests`` (level-1 clusters K1 >= K, default 2 K).
+    ``mean`` is YouTube DNN style mean pooling with one dense layer; ``hcn`` is our
+    re-interpretation of HCN (`recpref.models.hcn`)."""
 
     model: cat.SequenceModelName = "comirec-sa"
     dim: int = 64
@@ -58,12 +65,15 @@ class SequenceModelConfig:
     n_blocks: int | None = None
     n_heads: int | None = None
     dropout: float | None = None
+    short_len: int | None = None
+    level1_interests: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, cat.SEQUENCE_MODELS)
         check_int("dim", self.dim, 1)
         check_int("max_len", self.max_len, 1)
-        for name in ("n_interests", "n_iterations", "attention_dim", "n_blocks", "n_heads"):
+        for name in ("n_interests", "n_iterations", "attention_dim", "n_blocks", "n_heads", "short_len",
+                     "level1_interests"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
         if self.power is not None:
@@ -75,6 +85,9 @@ class SequenceModelConfig:
                 raise ValueError(f"{name} applies to model {', '.join(owners)}, not {self.model!r}")
         if self.model == "sasrec" and self.dim % self.setting("n_heads"):
             raise ValueError(f"n_heads must divide dim = {self.dim}; got n_heads = {self.setting('n_heads')}")
+        if self.level1_interests is not None and self.level1_interests < self.setting("n_interests"):
+            raise ValueError(f"level1_interests must be an integer >= n_interests = {self.setting('n_interests')}; "
+                             f"got {self.level1_interests}")
 
     def setting(self, name: str) -> Any:
         """A model-specific setting as given, else the model's default (`MODEL_DEFAULTS`)."""

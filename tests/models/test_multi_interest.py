@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from recpref.models import MIND, ComiRecDR, ComiRecSA, MeanPooling, SASRec, SequenceEncoder
+from recpref.models import HCN, MIND, ComiRecDR, ComiRecSA, MeanPooling, SASRec, SequenceEncoder
 
 N_ITEMS, DIM, K, MAX_LEN = 13, 6, 3, 7
 
@@ -21,6 +21,7 @@ FACTORIES: dict[str, Callable[[], SequenceEncoder]] = {
     "comirec-sa": lambda: ComiRecSA(N_ITEMS, DIM, n_interests=K, max_len=MAX_LEN, init_std=0.5),
     "mean": lambda: MeanPooling(N_ITEMS, DIM, max_len=MAX_LEN, init_std=0.5),
     "sasrec": lambda: SASRec(N_ITEMS, DIM, max_len=MAX_LEN, n_heads=2, dropout=0.3, init_std=0.5),
+    "hcn": lambda: HCN(N_ITEMS, DIM, n_interests=K, max_len=MAX_LEN, short_len=2, init_std=0.5),
 }
 
 ROWS = [[3, 1, 4, 1, 5], [9, 2], [6], [], [0, 12, 7, 7], [8, 3, 0]]  # oldest first; one empty history

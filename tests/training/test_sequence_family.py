@@ -71,6 +71,7 @@ def _test_recall(rec: Recommender, inputs: Sequences, targets: Interactions, k: 
     ("comirec-sa", {"loss": "full"}),
     ("mean", {"n_neg": 30}),
     ("sasrec", {"loss": "full", "dropout": 0.0}),
+    ("hcn", {"n_neg": 30, "short_len": 2}),
 ])
 def test_every_sequence_model_learns_the_next_item(model: str, extra: dict[str, object]) -> None:
     train, valid, test_inputs, test_targets = _split(_sequential_data())
