@@ -144,10 +144,42 @@ class SequenceEncoder(nn.Module):
     def _encode(self, ids: Tensor, mask: Tensor) -> Interests:
         raise NotImplementedError
 
+    #: Encode rows in length buckets (:meth:`_encode_bucketed`); False = one pass over all T columns.
+    length_buckets: bool = True
+
     def interests(self, history: Tensor, mask: Tensor) -> Interests:
         """history (B, T) int64, mask (B, T) bool -> Interests(vectors (B, K, d), mask (B, K))."""
         ids, m = self._prepare(history, mask)
-        return self._encode(ids, m)
+        return self._encode_bucketed(ids, m) if self.length_buckets else self._encode(ids, m)
+
+    def _encode_bucketed(self, ids: Tensor, mask: Tensor) -> Interests:
+        """:meth:`_encode` on left-aligned rows grouped by length: a row of n real items goes to
+        the bucket of width w = the smallest power of two >= n (capped at T) and is encoded from
+        its last w columns only. Exact: after left alignment the dropped columns are pads, and
+        positions count back from the most recent item, so a row's interests do not depend on
+        how many pad columns precede it (the padding-invariance the tests check per model).
+        Histories are mostly short (Amazon Beauty: 17% of a 50-column window is real on
+        average), so this skips most of the work on pads. One host sync (the bucket sizes);
+        rows are encoded in one pass when buckets would not save a quarter of the columns."""
+        b, t = ids.shape
+        if t < 4 or b < 2:
+            return self._encode(ids, mask)
+        n = mask.sum(1).clamp(min=1)
+        widths = torch.pow(2, torch.ceil(torch.log2(n.to(torch.float64)))).to(torch.int64).clamp(max=t)
+        values, counts = torch.unique(widths, return_counts=True)
+        sizes = [(int(w), int(c)) for w, c in zip(values.tolist(), counts.tolist())]
+        if len(sizes) == 1:
+            w = sizes[0][0]
+            return self._encode(ids[:, t - w:], mask[:, t - w:])
+        if sum(w * c for w, c in sizes) > 0.75 * b * t:
+            return self._encode(ids, mask)
+        rows, parts = [], []
+        for w, _ in sizes:
+            idx = torch.nonzero(widths == w).squeeze(1)
+            rows.append(idx)
+            parts.append(self._encode(ids[idx, t - w:], mask[idx, t - w:]))
+        order = torch.argsort(torch.cat(rows))  # batch row -> its place in the concatenated parts
+        return Interests(torch.cat([p.vectors for p in parts])[order], torch.cat([p.mask for p in parts])[order])
 
     def forward(self, history: Tensor, mask: Tensor) -> Interests:
         return self.interests(history, mask)
