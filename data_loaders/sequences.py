@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from data_loaders._core import Dataset, DatasetInfo, register
 from data_loaders._parse import read_user_lines
-from recpref.data import Interactions
+from recpref.data import Interactions, Vocabulary
 
 _SOURCE = ("Amazon product data 2014 (McAuley et al. 2015; He & McAuley 2016), 5-core, S3-Rec preprocessing "
            "(github.com/RUCAIBox/CIKM2020-S3Rec data/{file}); research use, do not redistribute")
@@ -64,3 +67,89 @@ TOYS = _register("amazon-toys", "Toys_and_Games.txt", {
 })
 # Not staged here and no published checksum: loads with an UNVERIFIED warning (Dataset.unverified).
 SPORTS = _register("amazon-sports", "Sports_and_Outdoors.txt", {"Sports_and_Outdoors.txt": None})
+
+
+# ----------------------------------------------------------------------------- item categories
+UNKNOWN_CATEGORY = "<unknown>"
+CategoryLevel = int | Literal["leaf"]
+CATEGORY_SEPARATOR = " > "
+
+
+@dataclass(frozen=True)
+class ItemCategories:
+    """One category per item index of an `Interactions` item vocabulary.
+
+    ``ids`` (n_items,) int64: ``ids[i]`` is the category of item index ``i``; ``names[c]`` the
+    category's path from the root (``"Beauty > Makeup > Nails"``); categories are numbered in the
+    sorted order of their names, with :data:`UNKNOWN_CATEGORY` last when some item has no
+    category (``n_unknown`` items; never dropped). ``n_shallow`` items have a first path that
+    ends above ``level`` and keep its last node (a coarser category)."""
+
+    ids: np.ndarray
+    names: tuple[str, ...]
+    level: CategoryLevel
+    n_unknown: int
+    n_shallow: int
+
+    @property
+    def n_categories(self) -> int:
+        return len(self.names)
+
+
+def categories_from_paths(paths: Sequence[Sequence[str] | None], level: CategoryLevel = "leaf") -> ItemCategories:
+    """Category paths (one per item, root first, e.g. the first category path of an Amazon item;
+    None or empty = no category) -> `ItemCategories` of the node at depth ``level`` (0 = the
+    root, e.g. "Beauty"; 1 = "Beauty > Makeup") or the path's ``"leaf"``. A path that ends above
+    ``level`` keeps its own last node. Categories are keyed by their full path, so equal leaf names
+    under different parents stay apart."""
+    if level != "leaf" and (isinstance(level, bool) or not isinstance(level, int) or level < 0):
+        raise ValueError(f"level must be 'leaf' or an integer depth >= 0 (0 = the root category); got {level!r}")
+    keys: list[str | None] = []
+    n_shallow = 0
+    for path in paths:
+        nodes = [str(c) for c in path] if path else []
+        if not nodes:
+            keys.append(None)
+            continue
+        if level != "leaf":
+            n_shallow += len(nodes) <= level
+            nodes = nodes[: level + 1]
+        keys.append(CATEGORY_SEPARATOR.join(nodes))
+    names = sorted({key for key in keys if key is not None})
+    n_unknown = sum(key is None for key in keys)
+    if n_unknown:
+        names.append(UNKNOWN_CATEGORY)
+    index = {name: c for c, name in enumerate(names)}
+    ids = np.array([index[UNKNOWN_CATEGORY if key is None else key] for key in keys], dtype=np.int64)
+    ids.setflags(write=False)
+    return ItemCategories(ids, tuple(names), level, n_unknown, n_shallow)
+
+
+def _first_paths(path: Path) -> dict[int, list[str]]:
+    """items.jsonl -> {raw item_id: first category path} (the raw nested lists, not `Dataset.items`'
+    flattened column, where the paths of items with several are run together)."""
+    out: dict[int, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            cats = row.get("categories") or []
+            out[int(row["item_id"])] = list(cats[0]) if cats and cats[0] else []
+    return out
+
+
+def item_categories(ds: Dataset, level: CategoryLevel = "leaf", *,
+                    vocab: Vocabulary | None = None) -> ItemCategories:
+    """One category per item index of ``ds.interactions`` (or of ``vocab``, raw item ids) for the
+    Amazon sequence datasets (amazon-beauty, amazon-toys; read from ``items.jsonl`` next to the
+    data): the node at depth ``level`` of the item's **first** category path, keyed by its full
+    path (see `categories_from_paths`). The default ``"leaf"`` is ComiRec's choice
+    (``categories[0][-1]`` in its preprocessing), except that ComiRec keys by the leaf's name alone.
+    ``level=1`` gives the top departments ("Beauty > Skin Care", ...). Items of the vocabulary
+    without a row or without categories get :data:`UNKNOWN_CATEGORY` (counted in ``n_unknown``)."""
+    src = ds.root / "items.jsonl"
+    if not src.is_file():
+        raise FileNotFoundError(f"{src} not found: item_categories reads the Amazon items.jsonl of {ds.name!r}")
+    paths: Mapping[int, list[str]] = _first_paths(src)
+    voc = ds.interactions.item_vocab if vocab is None else vocab
+    raw = voc.to_raw(np.arange(len(voc))).tolist()
+    return categories_from_paths([paths.get(int(r)) if str(r).isdigit() else None for r in raw], level)

@@ -1,6 +1,7 @@
 """Evaluation: scores + held-out truth -> numbers. Knows nothing about training."""
 
 from recpref.evaluation.candidates import evaluate_candidates
+from recpref.evaluation.diversity import diversity, evaluate_with_diversity
 from recpref.evaluation.full_ranking import Scorer
 from recpref.evaluation.metrics import (
     BEYOND_METRICS,
@@ -21,8 +22,10 @@ __all__ = [
     "MetricName",
     "Scorer",
     "canonical_topk",
+    "diversity",
     "evaluate",
     "evaluate_candidates",
+    "evaluate_with_diversity",
     "gini_index",
     "ranking_metrics",
     "topk_unseen",

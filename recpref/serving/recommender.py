@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import torch
 
@@ -20,6 +21,9 @@ from recpref.data import Interactions
 from recpref.models import Encoder, HistoryModel
 from recpref.training.config import (AnyModelConfig, TrainConfig, default_loss, flat_settings, is_sequence_model,
                                      settings_from_flat, settings_keys)
+
+if TYPE_CHECKING:
+    from recpref.serving.retrieval import FaissIndex, FaissKind, IndexName, ItemIndex
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,23 @@ class RecommenderConfig:
             if obj is not None and name in getattr(obj, "__dataclass_fields__", {}):
                 return getattr(obj, name)
         raise AttributeError(f"RecommenderConfig has no setting {name!r}")
+
+
+@dataclass(frozen=True)
+class InterestRecommendations:
+    """`Recommender.recommend_interests`' answer for one history.
+
+    ``per_interest``: ``interest`` (0-based, active interests only), ``rank`` (1-based),
+    ``item_id``, ``score`` (= item . that interest): each interest's own top-k.
+    ``aggregated``: ``rank``, ``item_id``, ``score`` (= f, the max over the active interests) and,
+    when categories were given, ``category``: the k items chosen from the union of those lists
+    by the controllable aggregation with ``lam`` (``lam = 0``: the top-k by f).
+    ``n_active``: the number of active interests; ``lam``: the aggregation's diversity weight."""
+
+    per_interest: pl.DataFrame
+    aggregated: pl.DataFrame
+    n_active: int
+    lam: float
 
 
 class Recommender:
@@ -202,6 +223,85 @@ class Recommender:
             "item_id": train.item_vocab.to_raw(top[0].numpy()[keep]),
             "score": top_scores.numpy()[keep].astype(np.float32),
         })
+
+    def build_item_index(self, kind: FaissKind = "hnsw", **options: Any) -> FaissIndex:
+        """A faiss inner-product index over the sequence model's item embeddings (the real items,
+        no padding row), to pass as ``index=`` to `recommend_interests` many times; ``options``
+        go to `recpref.serving.retrieval.FaissIndex` (m, ef_construction, ef_search)."""
+        from recpref.serving.retrieval import FaissIndex
+
+        return FaissIndex(self._sequence_item_emb("build_item_index"), kind, **options)
+
+    def _sequence_item_emb(self, what: str) -> torch.Tensor:
+        encoder, train = self._require_fitted()
+        if not isinstance(encoder, HistoryModel):
+            raise TypeError(f"{what} needs a sequence model (mind, comirec-dr, comirec-sa, mean, sasrec); "
+                            f"this recommender's model is {self.config.model.model!r}")
+        return encoder.sequence.item_emb.weight.detach()[: train.n_items]
+
+    def recommend_interests(self, item_ids: Any, k: int = 10, *, lam: float = 0.0,
+                            item_categories: npt.ArrayLike | torch.Tensor | None = None, exclude_seen: bool = True,
+                            index: IndexName | ItemIndex | None = None) -> InterestRecommendations:
+        """Multi-interest serving (ComiRec) for a new history of raw item ids (oldest first; the
+        last ``max_len`` are encoded), without retraining: each active interest's own top-``k`` by
+        inner product and the ``k`` items the controllable aggregation picks from their union
+        (`recpref.serving.retrieval`: ``f = max over interests``, greedy ``f - lam * #picked of the
+        same category``). ``lam > 0`` needs ``item_categories`` (n_items,) integer category ids
+        per item index of the training vocabulary (e.g. `data_loaders.sequences.item_categories`).
+        ``exclude_seen`` keeps the history's own items out of every list. ``index``: None (exact
+        torch search), ``"faiss"`` (an HNSW graph built for this call), ``"faiss-flat"``, or a
+        prebuilt index from `build_item_index`. Sequence models only (``TypeError`` otherwise);
+        a single-interest model (mean, sasrec) gives one list equal to the aggregated one at lam 0.
+        """
+        from recpref.serving.retrieval import aggregate, merge_lists, search_interests
+
+        item_emb = self._sequence_item_emb("recommend_interests")
+        encoder, train = self._require_fitted()
+        assert isinstance(encoder, HistoryModel)
+        _check_k(k, train.n_items)
+        if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not np.isfinite(lam) or lam < 0:
+            raise ValueError(f"lam must be a finite number >= 0 (0 = plain top-k by score); got {lam!r}")
+        if item_categories is None:
+            if lam > 0:
+                raise ValueError("lam > 0 needs item_categories= (n_items,) category ids, one per item index")
+            cats = torch.zeros(train.n_items, dtype=torch.int64)
+        else:
+            from recpref.evaluation.diversity import check_item_categories
+
+            cats = torch.from_numpy(check_item_categories(item_categories, train.n_items))
+        raw = _as_id_array(item_ids, what="item_ids")
+        try:
+            items = np.asarray(train.item_vocab.index(raw, what="item id"), dtype=np.int64)
+        except (KeyError, ValueError) as exc:
+            raise KeyError(f"history: {exc.args[0] if exc.args else exc}; recommend_interests takes raw item ids "
+                           "the model was trained on") from None
+        window = torch.from_numpy(items[-encoder.max_len:]).unsqueeze(0)  # (1, T), most recent last
+        with torch.no_grad():
+            interests = encoder.sequence.interests(window, torch.ones_like(window, dtype=torch.bool))
+        if torch.isnan(interests.vectors).any():
+            raise ValueError("the model gives NaN interests for this history: its weights are not finite")
+        exclude = torch.from_numpy(items).unsqueeze(0) if exclude_seen else None
+        lists, list_scores = search_interests(interests, item_emb, int(k), index=index, exclude=exclude)
+        cands = merge_lists(interests, item_emb, lists)
+        chosen = aggregate(cands.items, cands.scores, cats, int(k), float(lam))[0]
+        chosen = chosen[chosen >= 0]
+        pos = (chosen.unsqueeze(1) == cands.items[0].unsqueeze(0)).int().argmax(1)
+        k_, n = lists.shape[1], lists.shape[2]
+        flat, keep = lists[0].reshape(-1), lists[0].reshape(-1) >= 0
+        per = pl.DataFrame({
+            "interest": np.repeat(np.arange(k_, dtype=np.int32), n)[keep.numpy()],
+            "rank": np.tile(np.arange(1, n + 1, dtype=np.int32), k_)[keep.numpy()],
+            "item_id": train.item_vocab.to_raw(flat[keep].numpy()),
+            "score": list_scores[0].reshape(-1)[keep].numpy().astype(np.float32),
+        })
+        agg = pl.DataFrame({
+            "rank": np.arange(1, chosen.numel() + 1, dtype=np.int32),
+            "item_id": train.item_vocab.to_raw(chosen.numpy()),
+            "score": cands.scores[0, pos].numpy().astype(np.float32),
+        })
+        if item_categories is not None:
+            agg = agg.with_columns(pl.Series("category", cats[chosen].numpy()))
+        return InterestRecommendations(per, agg, int(interests.mask.sum()), float(lam))
 
     # --------------------------------------------------------------------- persistence
     def save(self, path: str | Path, *, overwrite: bool = False, extra_files: dict[str, str] | None = None) -> Path:
