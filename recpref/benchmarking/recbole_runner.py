@@ -66,6 +66,60 @@ def _restored_global_state() -> Iterator[None]:
             torch.cuda.set_rng_state_all(cuda_states)
 
 
+@contextmanager
+def _recbole_shims() -> Iterator[None]:
+    """The numpy 2 aliases RecBole needs (removed again after, with every attribute RecBole
+    added to numpy), its deprecation warnings silenced, ``sys.argv`` hidden from its Config."""
+    before = set(vars(np))
+    shims = {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}
+    for attr, value in shims.items():  # numpy 2 shim, see module docstring
+        if attr not in before:
+            setattr(np, attr, value)
+    try:
+        # RecBole's deprecation noise on this stack (torch.cuda.amp, pandas chained fillna on
+        # columns that have no missing values) says nothing about this run.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # RecBole's Config also parses sys.argv ("--key=value"): hide the caller's argv so
+            # our CLI flags (e.g. --seed) can never leak into RecBole's configuration.
+            argv, sys.argv = sys.argv, sys.argv[:1]
+            try:
+                yield
+            finally:
+                sys.argv = argv
+    finally:
+        for attr in set(vars(np)) - before:
+            delattr(np, attr)
+
+
+@contextmanager
+def _working_directory(path: str | Path) -> Iterator[None]:
+    """chdir to ``path`` and back: RecBole writes log_tensorboard/ relative to the working directory."""
+    cwd = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+
+
+def _time_train_epochs(trainer: Any) -> list[float]:
+    """Wrap ``trainer._train_epoch`` (RecBole's training steps of one epoch, no validation) so
+    that the wall time of every call is appended to the returned list."""
+    seconds: list[float] = []
+    train_epoch = trainer._train_epoch
+
+    def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return train_epoch(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - t0)
+
+    trainer._train_epoch = timed_epoch
+    return seconds
+
+
 class RecBoleBPR:
     """RecBole's BPR (MF + BPR loss, uniform negatives, Adam) for ``epochs`` epochs, no early
     stopping and no model selection (RecBole never sees validation or test data here)."""
@@ -96,27 +150,9 @@ class RecBoleBPR:
             self._with_shims(lambda: self._fit(train, seed))
 
     def _with_shims(self, body: Callable[[], None]) -> None:
-        before = set(vars(np))
-        shims = {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}
-        for attr, value in shims.items():  # numpy 2 shim, see module docstring
-            if attr not in before:
-                setattr(np, attr, value)
-        try:
-            # RecBole's deprecation noise on this stack (torch.cuda.amp, pandas chained fillna on
-            # columns that have no missing values) says nothing about this run.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # RecBole's Config also parses sys.argv ("--key=value"): hide the caller's argv so
-                # our CLI flags (e.g. --seed) can never leak into RecBole's configuration.
-                argv, sys.argv = sys.argv, sys.argv[:1]
-                try:
-                    self._import_recbole()
-                    body()
-                finally:
-                    sys.argv = argv
-        finally:
-            for attr in set(vars(np)) - before:
-                delattr(np, attr)
+        with _recbole_shims():
+            self._import_recbole()
+            body()
 
     @staticmethod
     def _import_recbole() -> None:
@@ -133,7 +169,6 @@ class RecBoleBPR:
         from recbole.utils import init_seed  # type: ignore[import-untyped]
 
         start = time.perf_counter()
-        cwd = os.getcwd()
         with tempfile.TemporaryDirectory(prefix="recpref-recbole-") as tmp:
             data_dir = Path(tmp) / "data" / "recpref"
             data_dir.mkdir(parents=True)
@@ -167,33 +202,20 @@ class RecBoleBPR:
                 "state": "WARNING",
                 "worker": 0,
             })
-            os.chdir(tmp)  # RecBole writes log_tensorboard/ relative to the working directory
-            try:
+            with _working_directory(tmp):
                 init_seed(seed, True)
                 dataset = create_dataset(config)
                 train_data, _, _ = data_preparation(config, dataset)
                 model = BPR(config, train_data.dataset).to(config["device"])
                 trainer = Trainer(config, model)
-                in_loop = [0.0]
-                train_epoch = trainer._train_epoch
-
-                def timed_epoch(*args: Any, **kwargs: Any) -> Any:
-                    t0 = time.perf_counter()
-                    try:
-                        return train_epoch(*args, **kwargs)
-                    finally:
-                        in_loop[0] += time.perf_counter() - t0
-
-                trainer._train_epoch = timed_epoch
+                epoch_times = _time_train_epochs(trainer)
                 trainer.fit(train_data, valid_data=None, saved=False, show_progress=self.show_progress,
                             verbose=False)
-                self.epoch_seconds = in_loop[0] / max(self.epochs, 1)
+                self.epoch_seconds = sum(epoch_times) / max(self.epochs, 1)
                 user_w = model.user_embedding.weight.detach().cpu()
                 item_w = model.item_embedding.weight.detach().cpu()
                 u_tok = dataset.field2token_id["user_id"]
                 i_tok = dataset.field2token_id["item_id"]
-            finally:
-                os.chdir(cwd)
         # recpref index -> RecBole internal id (0 is RecBole's padding id).
         u_map = torch.tensor([u_tok.get(str(u), 0) for u in range(train.n_users)])
         i_ids = [i_tok.get(str(i), 0) for i in range(train.n_items)]
