@@ -187,3 +187,24 @@ def test_amazon_sequences_script_prints_each_model_and_the_published_rows() -> N
     bad = subprocess.run([sys.executable, "benchmarks/amazon_sequences.py", "--models", "gru"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--models: unknown ['gru']" in bad.stderr
+
+
+def test_sequence_epoch_time_script_prints_a_row_per_tool_and_the_ratio() -> None:
+    import data_loaders
+    from data_loaders._core import DatasetNotFoundError
+
+    try:
+        data_loaders.load("amazon-beauty", verify=False)
+    except DatasetNotFoundError:
+        pytest.skip("amazon-beauty not staged; set RECPREF_DATA_DIR to the shared datasets directory")
+    text = _run(["benchmarks/sequence_epoch_time.py", "--smoke", "--epochs", "1", "--rows",
+                 "recpref:mean,recpref:sasrec-nobuckets,recbole:GRU4Rec,rechub:comirec-sa",
+                 "--row-epochs", "rechub:comirec-sa=2", "--reference", "recpref:mean"])
+    for row in ("| recpref mean | recpref |", "| recpref sasrec (no buckets) |", "| RecBole GRU4Rec |",
+                "| torch-rechub comirec-sa (fair) |"):
+        assert row in text
+    assert "| recpref mean | recpref | pool of 1000 (log-Q) |" in text and "| 1.00x |" in text
+    assert "rechub:comirec-sa: 2" in text
+    bad = subprocess.run([sys.executable, "benchmarks/sequence_epoch_time.py", "--rows", "recbole:BERT4Rec"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--rows: unknown ['recbole:BERT4Rec']" in bad.stderr
