@@ -58,6 +58,7 @@ def run_sequence_benchmark(
     metrics: Sequence[str] = ("recall", "ndcg"),
     seed: int = 0,
     mask_history: bool = False,
+    item_categories: Any = None,
     on_start: Callable[[str, int], None] | None = None,
     on_result: Callable[[RunResult], None] | None = None,
     raise_errors: bool = False,
@@ -66,9 +67,10 @@ def run_sequence_benchmark(
     ``split.test``: every test user's input history (its last ``max_len`` items) ranked against
     every item by `evaluate`. ``train_seconds`` = the whole ``fit`` (validation rankings
     included, as a user pays them); ``epoch_seconds`` in the row's params = the median of the
-    runner's per-epoch training times. A runner that raises gets a row with ``error`` set
-    unless ``raise_errors``."""
-    from recpref.evaluation import evaluate
+    runner's per-epoch training times. With ``item_categories`` ((n_items,) category ids) each
+    row also gets ``diversity@k`` of the same top-k lists (`evaluate_with_diversity`). A runner
+    that raises gets a row with ``error`` set unless ``raise_errors``."""
+    from recpref.evaluation import evaluate, evaluate_with_diversity
     from recpref.modules.sequence import evaluation_mask
 
     check_int("max_len", max_len, 1)
@@ -94,7 +96,10 @@ def run_sequence_benchmark(
                 return runner.score_histories(inputs.items[u], inputs.mask[u])
 
             t1 = time.perf_counter()
-            res = evaluate(scorer, seen, truth, k=k, metrics=metrics)
+            if item_categories is None:
+                res = evaluate(scorer, seen, truth, k=k, metrics=metrics)
+            else:
+                res = evaluate_with_diversity(scorer, seen, truth, item_categories, k=k, metrics=metrics)
             eval_s = time.perf_counter() - t1
             params = dict(runner.params())
             if runner.epoch_seconds:

@@ -107,3 +107,13 @@ def test_recpref_runner_learns_and_reports_epoch_times() -> None:
     assert len(runner.epoch_seconds) == 4 and all(s > 0 for s in runner.epoch_seconds)
     assert row.params["epochs_run"] == 4 and row.params["model"] == "sasrec"
     assert row.metrics["recall@5"] > 3 * 5 / N_ITEMS  # well above a random ranking
+
+
+def test_item_categories_add_diversity_of_the_same_lists() -> None:
+    split = _cyclic_split()
+    one_category = np.zeros(N_ITEMS, dtype=np.int64)
+    all_distinct = np.arange(N_ITEMS)
+    [same] = run_sequence_benchmark(split, [NextItemOracle()], max_len=5, k=(5,), item_categories=one_category)
+    [apart] = run_sequence_benchmark(split, [NextItemOracle()], max_len=5, k=(5,), item_categories=all_distinct)
+    assert same.metrics["diversity@5"] == 0.0 and apart.metrics["diversity@5"] == 1.0
+    assert same.metrics["recall@5"] == apart.metrics["recall@5"] == 1.0
