@@ -16,7 +16,8 @@ negatives with log-Q; RecBole SASRec / GRU4Rec / SINE cross-entropy over the who
 torch-rechub softmax over the positive and 3 sampled negatives. The test metrics after so few
 epochs measure nothing and are not printed. ``recpref sasrec (no buckets)`` runs with
 `SequenceEncoder.length_buckets` off: the cost of encoding every row over all ``--max-len``
-columns. ``--smoke``: ml-free tiny check (3 steps per recpref epoch, a 300-user subset).
+columns; ``recpref sasrec (full softmax)`` trains with RecBole's loss (cross-entropy over the
+whole catalogue) for a like-for-like step. ``--smoke``: ml-free tiny check (3 steps per recpref epoch, a 300-user subset).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from recpref.benchmarking.sequence_harness import RecprefSequenceRunner, Sequenc
 from recpref.data import Sequences, leave_one_out
 from recpref.models import SequenceEncoder
 
-RECPREF = ("sasrec", "sasrec-nobuckets", "comirec-sa", "comirec-dr", "mind", "mean", "hcn")
+RECPREF = ("sasrec", "sasrec-nobuckets", "sasrec-full", "comirec-sa", "comirec-dr", "mind", "mean", "hcn")
 RECBOLE = ("SASRec", "GRU4Rec", "SINE")
 RECHUB = ("mind", "comirec-sa", "comirec-dr")
 ROWS = (*(f"recpref:{m}" for m in RECPREF), *(f"recbole:{m}" for m in RECBOLE), *(f"rechub:{m}" for m in RECHUB))
@@ -78,12 +79,14 @@ class NoBuckets:
 def build(row: str, args: argparse.Namespace, epochs: int) -> SequenceRunner:
     tool, model = row.split(":")
     if tool == "recpref":
-        base = model.replace("-nobuckets", "")
+        base = model.replace("-nobuckets", "").replace("-full", "")
         extra: dict[str, Any] = {"steps_per_epoch": 3} if args.smoke else {}
+        full = model.endswith("-full")  # RecBole's loss: softmax over the whole catalogue
+        extra.update({"loss": "full"} if full else {"n_neg": args.n_neg})
         runner = RecprefSequenceRunner(
-            name=f"recpref {base}", model=base, dim=args.dim, max_len=args.max_len, batch_size=args.batch_size,
-            n_neg=args.n_neg, lr=1e-3, epochs=epochs, patience=None, min_history=1, seed=0,
-            **extra)
+            name=f"recpref {base}" + (" (full softmax)" if full else ""), model=base, dim=args.dim,
+            max_len=args.max_len, batch_size=args.batch_size, lr=1e-3, epochs=epochs, patience=None, min_history=1,
+            seed=0, **extra)
         return NoBuckets(runner) if model.endswith("-nobuckets") else runner  # type: ignore[return-value]
     if tool == "recbole":
         from recpref.benchmarking.recbole_sequence_runner import RecBoleSequential
@@ -96,7 +99,8 @@ def build(row: str, args: argparse.Namespace, epochs: int) -> SequenceRunner:
                                epochs=epochs)
 
 
-LOSS = {"recpref": "pool of {n} (log-Q)", "recbole": "CE, full catalogue", "torch-rechub": "softmax, 3 negatives"}
+LOSS = {"recpref": "pool of {n} (log-Q)", "recpref-full": "CE, full catalogue", "recbole": "CE, full catalogue",
+        "torch-rechub": "softmax, 3 negatives"}
 
 
 def main() -> None:
@@ -110,7 +114,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--n-neg", type=int, default=1000)
+    parser.add_argument("--n-neg", type=int, default=1000, help="recpref rows but *-full: shared pool size")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     rows = args.rows.split(",")
@@ -156,7 +160,7 @@ def main() -> None:
             continue
         s = float(r.params["epoch_seconds"])
         ratio = f"{s / ref_s:.2f}x" if ref_s else "-"
-        loss = LOSS[r.tool].format(n=args.n_neg)
+        loss = LOSS["recpref-full" if r.params.get("loss") == "full" else r.tool].format(n=args.n_neg)
         print(f"| {r.name} | {r.tool} | {loss} | {s:.1f} | {r.params['epochs_run']} | {ratio} |")
     spread = [statistics.pstdev(getattr(run, "epoch_seconds", []) or [0.0]) for run in runners]
     print(f"# largest spread between one row's epochs (population std): {max(spread):.2f} s")

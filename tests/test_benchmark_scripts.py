@@ -198,8 +198,9 @@ def test_sequence_epoch_time_script_prints_a_row_per_tool_and_the_ratio() -> Non
     except DatasetNotFoundError:
         pytest.skip("amazon-beauty not staged; set RECPREF_DATA_DIR to the shared datasets directory")
     text = _run(["benchmarks/sequence_epoch_time.py", "--smoke", "--epochs", "1", "--rows",
-                 "recpref:mean,recpref:sasrec-nobuckets,recbole:GRU4Rec,rechub:comirec-sa",
+                 "recpref:mean,recpref:sasrec-nobuckets,recpref:sasrec-full,recbole:GRU4Rec,rechub:comirec-sa",
                  "--row-epochs", "rechub:comirec-sa=2", "--reference", "recpref:mean"])
+    assert "| recpref sasrec (full softmax) | recpref | CE, full catalogue |" in text
     for row in ("| recpref mean | recpref |", "| recpref sasrec (no buckets) |", "| RecBole GRU4Rec |",
                 "| torch-rechub comirec-sa (fair) |"):
         assert row in text
@@ -208,3 +209,47 @@ def test_sequence_epoch_time_script_prints_a_row_per_tool_and_the_ratio() -> Non
     bad = subprocess.run([sys.executable, "benchmarks/sequence_epoch_time.py", "--rows", "recbole:BERT4Rec"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--rows: unknown ['recbole:BERT4Rec']" in bad.stderr
+
+
+def test_amazon_peers_script_prints_every_tool_and_the_seed_spread() -> None:
+    import data_loaders
+    from data_loaders._core import DatasetNotFoundError
+
+    try:
+        data_loaders.load("amazon-beauty", verify=False)
+    except DatasetNotFoundError:
+        pytest.skip("amazon-beauty not staged; set RECPREF_DATA_DIR to the shared datasets directory")
+    text = _run(["benchmarks/amazon_peers.py", "--smoke", "--seeds", "0,1", "--rows",
+                 "recpref:mean,recbole:GRU4Rec,rechub:mind:fair"])
+    for row in ("| recpref mean | recpref |", "| RecBole GRU4Rec |", "| torch-rechub mind (fair) |",
+                "| TIGER (published, TIGER paper) | - | 0.0454 |"):
+        assert row in text
+    assert text.count("seed 0: training") == 3 and text.count("seed 1: training") == 3
+    assert " ± " in text  # two seeds: mean ± std cells
+    bad = subprocess.run([sys.executable, "benchmarks/amazon_peers.py", "--rows", "recpref:gru"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--rows: unknown ['recpref:gru']" in bad.stderr
+
+
+def test_amazon_comirec_script_prints_the_three_tables_and_checks_lambda_zero() -> None:
+    import data_loaders
+    from data_loaders._core import DatasetNotFoundError
+
+    try:
+        data_loaders.load("amazon-beauty", verify=False)
+    except DatasetNotFoundError:
+        pytest.skip("amazon-beauty not staged; set RECPREF_DATA_DIR to the shared datasets directory")
+    text = _run(["benchmarks/amazon_comirec.py", "--smoke", "--seeds", "0", "--rows", "mean,comirec-sa,comirec-dr",
+                 "--peers", "off", "--k-sweep", "1,4", "--k-models", "comirec-sa", "--lambdas", "0,0.25"])
+    assert "| row | tool | Recall@20 | Recall@50 | HR@20 | HR@50 | NDCG@50 | Diversity@50 | epochs | train s |" in text
+    for row in ("| recpref mean | recpref |", "| recpref comirec-sa | recpref |", "| recpref comirec-dr | recpref |"):
+        assert row in text
+    assert "| model | K | Recall@50 | HR@50 | Diversity@50 | epochs | train s |" in text
+    assert "| recpref comirec-sa | 1 |" in text and "| recpref comirec-sa | 4 (Table 1) |" in text
+    assert "| lambda | comirec-sa Recall@50 | comirec-sa HR@50 | comirec-sa Diversity@50 | comirec-dr Recall@50" in text
+    assert "\n| 0 | " in text and "\n| 0.25 | " in text
+    assert text.count("lambda 0 vs Table 1") == 2 and text.count("(equal)") == 2
+    assert "Recall@N = |top-N ∩ targets| / |targets|" in text
+    bad = subprocess.run([sys.executable, "benchmarks/amazon_comirec.py", "--k-sweep", "0"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--k-sweep: distinct integers >= 1" in bad.stderr
