@@ -21,6 +21,9 @@
 #     (benchmarks/gpu_step.py), and the GPU target by benchmarks/gowalla_gpu_target.py (tuned on
 #     the validation carve-out within the time left of GPU_SECONDS, default 450).
 #
+#   GPU_PHASE=sequences: issue 10 - sequence-model CUDA tests and the Amazon Beauty leave-one-out
+#     table with RecBole and torch-rechub rows (benchmarks/amazon_peers.py), GPU_SECONDS in all.
+#
 #   OUT=results/gpu RECPREF_DATA_DIR=$PWD/.devdata GPU_PHASE=checks bash benchmarks/gpu_session.sh
 #
 # The machine lacks polars: bring it as wheels in .whl/ (`pip download polars polars-runtime-32
@@ -80,5 +83,19 @@ case "${GPU_PHASE:-checks}" in
     timeout $((LEFT + 150)) $PY benchmarks/gowalla_gpu_target.py --budget-minutes $(awk "BEGIN{print $LEFT/60}") \
       $( [ -n "${GPU_SMOKE:-}" ] && echo --smoke ) > "$OUT/gowalla_gpu_target.log" 2>&1
     tail -n 40 "$OUT/gowalla_gpu_target.log"; echo "# phase wall $((SECONDS - T0)) s" ;;
-  *) echo "GPU_PHASE must be checks, curve, softmax or issue9" >&2; exit 2 ;;
+  sequences)
+    # issue 10 in one call (~GPU_SECONDS, default 500): the sequence models' CUDA tests, then the
+    # Amazon Beauty leave-one-out table with the peers (benchmarks/amazon_peers.py) on the GPU.
+    # Needs .devdata/amazon-beauty and, in .whl/, recbole, torch-rechub (+ pandas, scikit-learn if
+    # the image lacks them) besides polars. SEQ_ARGS overrides the table's settings.
+    T0=$SECONDS
+    [ -n "${GPU_SMOKE:-}" ] || { timeout 90 $PY -m pytest -q -p no:cacheprovider -W ignore tests/models \
+      tests/benchmarking/test_sequence_harness.py > "$OUT/sequence_tests.log" 2>&1; tail -n 15 "$OUT/sequence_tests.log"; }
+    SEQ_ARGS=${SEQ_ARGS:-"--seeds 0 --epochs 40 --patience 3 --rechub-epochs 10"}
+    LEFT=$(( ${GPU_SECONDS:-500} - (SECONDS - T0) ))
+    timeout $LEFT $PY benchmarks/amazon_peers.py --dataset amazon-beauty --device $DEV $SEQ_ARGS \
+      $( [ -n "${GPU_SMOKE:-}" ] && echo "--smoke --rows recpref:mean,recbole:GRU4Rec,rechub:mind:fair" ) \
+      > "$OUT/amazon_peers_beauty.log" 2>&1
+    tail -n 30 "$OUT/amazon_peers_beauty.log"; echo "# phase wall $((SECONDS - T0)) s" ;;
+  *) echo "GPU_PHASE must be checks, curve, softmax, issue9 or sequences" >&2; exit 2 ;;
 esac
