@@ -195,6 +195,9 @@ class RecBoleBPR:
                 "reproducibility": True,
                 "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1},
                 "eval_step": 0,
+                # an empty gpu_id keeps RecBole's Config off CUDA for device "cpu" (with the default
+                # '0' it picks a visible GPU whatever "device" says, and sets CUDA_VISIBLE_DEVICES)
+                "gpu_id": "" if self.device == "cpu" else os.environ.get("CUDA_VISIBLE_DEVICES") or "0",
                 "use_gpu": self.device != "cpu",
                 "device": self.device,
                 "checkpoint_dir": str(Path(tmp) / "saved"),
@@ -202,6 +205,7 @@ class RecBoleBPR:
                 "state": "WARNING",
                 "worker": 0,
             })
+            config["device"] = torch.device(self.device)
             with _working_directory(tmp):
                 init_seed(seed, True)
                 dataset = create_dataset(config)
