@@ -137,6 +137,15 @@ class RecprefSequenceRunner:
     def params(self) -> dict[str, Any]:
         return dict(self.settings)
 
+    @property
+    def history_model(self) -> Any:
+        """The trained `recpref.models.HistoryModel` (on the CPU, in eval mode) after `fit`, e.g.
+        for multi-interest retrieval and aggregation (`recpref.serving.retrieve`, ``aggregate``)
+        from its ``sequence`` encoder; ``RuntimeError`` before."""
+        if self._model is None:
+            raise RuntimeError(f"{self.name} is not fitted; call fit(train, valid, seed) first")
+        return self._model
+
     def fit(self, train: Sequences, valid: HeldOut | None, seed: int) -> None:
         from recpref.models import HistoryModel
         from recpref.serving import Recommender
