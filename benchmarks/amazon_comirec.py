@@ -21,9 +21,9 @@ batch ``--batch-size``, a shared pool of ``--n-neg`` uniform negatives per step 
 ``--lr``, ComiRec's samples with ``--min-history`` (default 1: every position a target, as the
 peers train; ComiRec's own code uses 4, its Books/Taobao sequences being long), early stopping on
 the validation users' Recall@50 (ComiRec's criterion; patience ``--patience``, at most
-``--epochs``). The validation users are not training users here, so `RecprefRunner` gives the
-model their input histories for the validation rankings (the stock runner would rank them from
-their empty training histories); training samples still come from the training users only.
+``--epochs``). The validation users are not training users here, so `RecprefSequenceRunner`
+gives the model their input histories (`fit(..., valid_history=)`) for the validation rankings;
+training samples still come from the training users only.
 With ``--peers on``: RecBole 1.2.1 SASRec / GRU4Rec / SINE (cross-entropy over the catalogue,
 early stopping on the same validation users' NDCG@50 through recpref's evaluate, the same
 patience) and torch-rechub 0.9.0 MIND / ComiRec-SA / ComiRec-DR at the ``fair`` preset (the same
@@ -55,8 +55,6 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, cast
 
 import numpy as np
@@ -67,7 +65,6 @@ from data_loaders.sequences import item_categories
 from recpref.benchmarking.base import RunResult
 from recpref.benchmarking.sequence_harness import RecprefSequenceRunner, SequenceRunner, run_sequence_benchmark
 from recpref.data import Sequences, comirec_split
-from recpref.data.sequences import HeldOut
 
 RECPREF = ("mean", "sasrec", "mind", "comirec-dr", "comirec-sa", "hcn")
 MULTI_INTEREST = ("mind", "comirec-dr", "comirec-sa", "hcn")
@@ -89,62 +86,12 @@ PAPER_T5 = "Books R@50 / Diversity@50 (%): ComiRec-SA lambda 0 8.467 / 23.237, 0
 
 
 # ---------------------------------------------------------------------------------------- runners
-class RecprefRunner(RecprefSequenceRunner):
-    """`RecprefSequenceRunner` for splits whose validation users are not training users.
-
-    `Recommender.fit` validates each user from the history it stores, its training sequence; under
-    `comirec_split` a validation user has none, so the stock runner would rank the validation users
-    from empty histories. Here, for the length of `fit` only, the sequence family's training
-    function is wrapped so that the model's stored histories of the validation users are their
-    input windows (their last ``max_len`` input items). Training samples are drawn from ``train``'s
-    sequences as before (the validation users have none there), so nothing else changes."""
-
-    def fit(self, train: Sequences, valid: HeldOut | None, seed: int) -> None:
-        if valid is None:
-            super().fit(train, valid, seed)
-            return
-        import recpref.training.core as core
-        from recpref.training.sequence_config import SequenceConfig
-
-        with _validation_histories(core, SequenceConfig, valid):
-            super().fit(train, valid, seed)
-
-
-@contextmanager
-def _validation_histories(core: Any, config_type: type, valid: HeldOut) -> Iterator[None]:
-    original = core.FAMILIES[config_type]
-    users = torch.from_numpy(np.array(valid.users, dtype=np.int64))  # a writable copy
-
-    def family(encoder: Any, model: Any, cfg: Any, x: Any) -> Any:
-        window = valid.inputs.padded(None, model.max_len)
-        set_histories = encoder.set_histories
-
-        def with_valid(items: torch.Tensor, mask: torch.Tensor) -> None:
-            if bool(mask[users].any()):
-                raise AssertionError("a validation user has training events: not a strong-generalisation split")
-            items, mask = items.clone(), mask.clone()
-            items[users], mask[users] = window.items[users], window.mask[users]
-            set_histories(items, mask)
-
-        encoder.set_histories = with_valid  # this encoder only, for this fit
-        try:
-            return original(encoder, model, cfg, x)
-        finally:
-            del encoder.set_histories
-
-    core.FAMILIES[config_type] = family
-    try:
-        yield
-    finally:
-        core.FAMILIES[config_type] = original
-
-
-def recpref_runner(model: str, args: argparse.Namespace, *, n_interests: int | None = None) -> RecprefRunner:
+def recpref_runner(model: str, args: argparse.Namespace, *, n_interests: int | None = None) -> RecprefSequenceRunner:
     extra: dict[str, Any] = {"steps_per_epoch": 3} if args.smoke else {}
     if n_interests is not None:
         extra["n_interests"] = n_interests
     name = f"recpref {model}" + (f" K={n_interests}" if n_interests is not None else "")
-    return RecprefRunner(
+    return RecprefSequenceRunner(
         name=name, accelerator="gpu" if args.device == "cuda" else "cpu", model=model, dim=args.dim,
         max_len=args.max_len, batch_size=args.batch_size, n_neg=args.n_neg, lr=args.lr,
         epochs=1 if args.smoke else args.epochs, patience=args.patience, monitor="recall", monitor_k=N,
@@ -348,11 +295,11 @@ def main() -> None:
             split, main_runners, max_len=args.max_len, k=(20, N), metrics=("recall", "hit", "ndcg"), seed=seed,
             item_categories=categories, on_start=on_start,
             on_result=lambda r: print(f"    {r.name}: {_line(r, TABLE1)}", flush=True))
-        by_model: dict[str, tuple[RecprefRunner, RunResult]] = {}
+        by_model: dict[str, tuple[RecprefSequenceRunner, RunResult]] = {}
         for runner, r in zip(main_runners, results):
             table1.setdefault(runner.name, []).append(r)
             best1.setdefault(runner.name, []).append(getattr(runner, "best_epoch", None))
-            if isinstance(runner, RecprefRunner):
+            if isinstance(runner, RecprefSequenceRunner):
                 by_model[runner.settings["model"]] = (runner, r)
 
         sweep = [(m, k) for m in k_models for k in ks if not (k == 4 and m in by_model)]

@@ -151,8 +151,11 @@ class RecprefSequenceRunner:
         from recpref.serving import Recommender
 
         rec = Recommender(**{**self.settings, "seed": seed})
+        # leave-one-out validates from the training sequences (valid.inputs is train); other splits
+        # (comirec_split) from the validation users' own input histories
+        held = None if valid is None or valid.inputs is train else valid.inputs.to_interactions()
         rec.fit(train.to_interactions(), valid=None if valid is None else valid.targets.to_interactions(),
-                progress=False, accelerator=self.accelerator)
+                progress=False, accelerator=self.accelerator, valid_history=held)
         assert isinstance(rec.encoder, HistoryModel)
         self._model, self.best_epoch = rec.encoder, rec.best_epoch
         self.epoch_seconds = [float(h["train_seconds"]) for h in rec.history if "train_seconds" in h]

@@ -123,7 +123,8 @@ class Recommender:
     # --------------------------------------------------------------------- training
     def fit(self, train: Interactions, valid: Interactions | None = None, *, progress: bool = True,
             accelerator: str = "auto", devices: int | str = "auto", strategy: str = "auto",
-            propensity: np.ndarray | None = None, exposure: Interactions | None = None) -> Recommender:
+            propensity: np.ndarray | None = None, exposure: Interactions | None = None,
+            valid_history: Interactions | None = None) -> Recommender:
         """Train on ``train`` through `recpref.training.fit`. With ``valid`` (same id space) every
         epoch is scored on it (Recall/NDCG@``monitor_k``; SNIPS-DCG for the MNAR losses, whose
         held-out clicks are as biased as the rest), the best weights are kept and training stops
@@ -133,10 +134,13 @@ class Recommender:
         same batches and updates as Lightning, several times faster), everything else through
         Lightning (`recpref.training.choose_engine`). MNAR losses take ``propensity``
         ((n_items,) or (n_users, n_items), see `recpref.propensity`) and, for ``dr``,
-        ``exposure`` (the shown cells). A fit that diverges raises ``FloatingPointError``."""
+        ``exposure`` (the shown cells). Sequence models validated on users outside ``train``
+        (ComiRec's split) take those users' input histories as ``valid_history``. A fit that
+        diverges raises ``FloatingPointError``."""
         from recpref.training.core import fit
 
         result = fit(self.config.model, self.config.train, train, valid, propensity=propensity, exposure=exposure,
+                     valid_history=valid_history,
                      accelerator=accelerator, devices=devices, strategy=strategy, progress=progress)
         self.encoder, self.train, self.history, self.engine = result.encoder, train, result.history, result.engine
         self.best_epoch = result.best_epoch

@@ -52,6 +52,7 @@ class FitInputs:
     devices: int | str
     strategy: str
     progress: bool
+    valid_history: Interactions | None = None
 
 
 @contextmanager
@@ -66,7 +67,8 @@ def _seeded(seed: int) -> Iterator[None]:
 
 def fit(model: AnyModelConfig, config: TrainConfig, train: Interactions, valid: Interactions | None = None, *,
         propensity: np.ndarray | None = None, exposure: Interactions | None = None, accelerator: str = "auto",
-        devices: int | str = "auto", strategy: str = "auto", progress: bool = False) -> FitResult:
+        devices: int | str = "auto", strategy: str = "auto", progress: bool = False,
+        valid_history: Interactions | None = None) -> FitResult:
     """Train the encoder ``model`` describes on ``train`` with ``config``'s family.
 
     With ``valid`` (same id space) every epoch is scored on it and the best epoch's weights are
@@ -76,8 +78,12 @@ def fit(model: AnyModelConfig, config: TrainConfig, train: Interactions, valid: 
     belong to the MNAR family (see `MNARConfig`). A sequence model (`SequenceModelConfig`, trained
     with `SequenceConfig`) reads ``train`` in time order (its timestamps) and is returned as a
     `HistoryModel` holding each user's last ``max_len`` training items; ``valid`` then holds the
-    targets that follow each user's training sequence. A fit whose loss or weights become NaN/inf
-    raises ``FloatingPointError`` naming ``lr``.
+    targets that follow each user's training sequence. For splits whose validation users are not
+    training users (ComiRec's strong generalisation, `recpref.data.comirec_split`),
+    ``valid_history`` (sequence models only; same id space, timestamps) gives those users' input
+    histories: validation ranks from them, and the returned model stores them as those users'
+    histories; a user in it with training events is refused. A fit whose loss or weights become
+    NaN/inf raises ``FloatingPointError`` naming ``lr``.
     """
     if train.nnz == 0:
         raise ValueError("train has no interactions; nothing to learn from")
@@ -86,10 +92,19 @@ def fit(model: AnyModelConfig, config: TrainConfig, train: Interactions, valid: 
     if isinstance(model, SequenceModelConfig) != isinstance(config, SequenceConfig):
         raise ValueError(f"sequence models train with SequenceConfig and it trains sequence models only; got "
                          f"{type(model).__name__}(model={model.model!r}) with {type(config).__name__}")
+    if valid_history is not None:
+        if not isinstance(config, SequenceConfig):
+            raise ValueError("valid_history applies to the sequence models (their validation users' input "
+                             f"histories), not {type(config).__name__}")
+        if valid is None:
+            raise ValueError("valid_history is given without valid: give the validation targets too")
+        if valid_history.shape != train.shape:
+            raise ValueError(f"valid_history has shape {valid_history.shape} but train has {train.shape}; "
+                             "use one id space")
     family = FAMILIES.get(type(config))
     if family is None:
         raise TypeError(f"no training family for {type(config).__name__}; known: {[c.__name__ for c in FAMILIES]}")
-    inputs = FitInputs(train, valid, propensity, exposure, accelerator, devices, strategy, progress)
+    inputs = FitInputs(train, valid, propensity, exposure, accelerator, devices, strategy, progress, valid_history)
     if on_cpu(accelerator):
         keep_freed_memory()  # only with RECPREF_KEEP_FREED_MEMORY=1: see recpref.training.allocator
     with _seeded(config.seed):
@@ -232,7 +247,8 @@ def _fit_als(encoder: Encoder, model: ModelConfig, cfg: Any, x: FitInputs) -> Fi
 def _fit_sequence(encoder: Encoder, model: Any, cfg: Any, x: FitInputs) -> FitResult:
     """The sequence family: ComiRec samples from ``train``'s time-ordered sequences, sampled or
     full softmax (`recpref.modules.sequence`); validation ranks from each user's training
-    history (``valid`` = the held-out items that follow it, e.g. leave-one-out's second-to-last)."""
+    history (``valid`` = the held-out items that follow it, e.g. leave-one-out's second-to-last),
+    or, for users in ``valid_history``, from that history."""
     assert isinstance(cfg, SequenceConfig) and isinstance(model, SequenceModelConfig)
     assert isinstance(encoder, HistoryModel)
     if x.propensity is not None or x.exposure is not None:
@@ -246,13 +262,28 @@ def _fit_sequence(encoder: Encoder, model: Any, cfg: Any, x: FitInputs) -> FitRe
 
     seqs = Sequences.from_interactions(x.train)  # ties by input position (recpref.data.sequences)
     window = seqs.padded(None, model.max_len)
-    encoder.set_histories(window.items, window.mask)
+    items, mask, seen = window.items, window.mask, x.train
+    if x.valid_history is not None:  # held-out validation users (comirec_split): their own input histories
+        held = Sequences.from_interactions(x.valid_history)
+        users = np.flatnonzero(held.lengths > 0)
+        both = users[seqs.lengths[users] > 0]
+        if both.size:
+            raise ValueError(f"valid_history: {both.size} of its users have training events too (e.g. user "
+                             f"{x.train.user_vocab.raw[both[0]]!r}); it is for validation users outside train "
+                             "(ComiRec's split); leave-one-out validates from the training sequences themselves")
+        held_window = held.padded(None, model.max_len)
+        u = torch.from_numpy(users)
+        items, mask = items.clone(), mask.clone()
+        items[u], mask[u] = held_window.items[u], held_window.mask[u]
+        seen = Interactions.from_csr(x.train.matrix + x.valid_history.matrix, user_vocab=x.train.user_vocab,
+                                     item_vocab=x.train.item_vocab)
+    encoder.set_histories(items, mask)
     steps = cfg.steps_per_epoch or default_steps(seqs, cfg.min_history, cfg.batch_size)
     dm = SequenceDataModule(seqs, x.train, max_len=model.max_len, batch_size=cfg.batch_size, steps_per_epoch=steps,
                             min_history=cfg.min_history, seed=cfg.seed, loss=cfg.loss, n_neg=cfg.pool_size,
                             negatives=cfg.proposal)
     module = SequenceModule(encoder, loss=cfg.loss, lr=cfg.lr, temperature=cfg.temperature,
-                            eval_mask=None if x.valid is None else evaluation_mask(x.train, cfg.mask_history),
+                            eval_mask=None if x.valid is None else evaluation_mask(seen, cfg.mask_history),
                             eval_target=x.valid, eval_k=cfg.monitor_k)
     return _run_lightning(module, dm, encoder, cfg, x, f"val/{cfg.monitor}@{cfg.monitor_k}", "lightning", devices=1)
 
