@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import cyclic_interactions
+
 from recpref.benchmarking.recbole_sequence_runner import RecBoleSequential
 from recpref.benchmarking.sequence_harness import SequenceRunner, run_sequence_benchmark
-from recpref.data import Interactions, Sequences, Vocabulary, leave_one_out
+from recpref.data import Sequences, leave_one_out
 from recpref.data.sequences import HeldOut, SequenceSplit
 
 pytest.importorskip("recbole")
@@ -38,19 +40,9 @@ def _one_thread() -> Iterator[None]:
 
 def _cyclic_split(n_users: int = 120, seed: int = 0, lengths: tuple[int, int] = (6, 11),
                   n_extra_items: int = 0) -> SequenceSplit:
-    """As tests/benchmarking/test_sequence_harness.py: each user walks the catalogue in steps of
-    +1 (mod N_ITEMS) from a random start, ``lengths`` = [low, high) events; the next item is
-    always the last + 1. ``n_extra_items`` items no user ever touches join the vocabulary."""
-    rng = np.random.default_rng(seed)
-    users, items, times = [], [], []
-    for u in range(n_users):
-        start, length = int(rng.integers(N_ITEMS)), int(rng.integers(*lengths))
-        for t in range(length):
-            users.append(f"u{u}")
-            items.append(f"i{(start + t) % N_ITEMS}")
-            times.append(float(t))
-    vocab = Vocabulary(np.array([f"i{j}" for j in range(N_ITEMS + n_extra_items)], dtype=object))
-    data = Interactions.from_raw(users, items, timestamps=np.asarray(times), item_vocab=vocab)
+    """Each user walks the catalogue in steps of +1 (mod N_ITEMS), ``lengths`` = [low, high)
+    events; ``n_extra_items`` items no user touches join the vocabulary (`conftest.cyclic_interactions`)."""
+    data = cyclic_interactions(n_users, seed, n_items=N_ITEMS, lengths=lengths, n_extra_items=n_extra_items)
     return leave_one_out(Sequences.from_interactions(data))
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import cyclic_interactions
+
 from recpref.benchmarking.rechub_runner import (
     HISTORY_FEATURE,
     ITEM_FEATURE,
@@ -28,7 +30,7 @@ from recpref.benchmarking.rechub_runner import (
     build_examples,
 )
 from recpref.benchmarking.sequence_harness import SequenceRunner, run_sequence_benchmark
-from recpref.data import Interactions, Sequences, Vocabulary, leave_one_out
+from recpref.data import Sequences, leave_one_out
 from recpref.data.sequences import SequenceSplit
 
 pytest.importorskip("torch_rechub", reason="torch-rechub (a benchmark peer) is not installed")
@@ -38,19 +40,9 @@ SMALL: dict[str, Any] = dict(dim=8, max_len=8, batch_size=64)
 
 
 def _cyclic_split(n_users: int = 120, seed: int = 0) -> SequenceSplit:
-    """As tests/benchmarking/test_sequence_harness.py: each user walks the catalogue in steps of
-    +1 (mod N_ITEMS) from a random start, 6 to 10 events, so no user repeats an item."""
-    rng = np.random.default_rng(seed)
-    users, items, times = [], [], []
-    for u in range(n_users):
-        start, length = int(rng.integers(N_ITEMS)), int(rng.integers(6, 11))
-        for t in range(length):
-            users.append(f"u{u}")
-            items.append(f"i{(start + t) % N_ITEMS}")
-            times.append(float(t))
-    vocab = Vocabulary(np.array([f"i{j}" for j in range(N_ITEMS)], dtype=object))
-    data = Interactions.from_raw(users, items, timestamps=np.asarray(times), item_vocab=vocab)
-    return leave_one_out(Sequences.from_interactions(data))
+    """Each user walks the catalogue in steps of +1 (mod N_ITEMS), 6 to 10 events, so no user
+    repeats an item (`conftest.cyclic_interactions`)."""
+    return leave_one_out(Sequences.from_interactions(cyclic_interactions(n_users, seed, n_items=N_ITEMS)))
 
 
 def _numpy_state() -> tuple[np.ndarray, int, int, float]:

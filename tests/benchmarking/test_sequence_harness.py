@@ -10,27 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import cyclic_interactions
+
 from recpref.benchmarking.sequence_harness import RecprefSequenceRunner, SequenceRunner, run_sequence_benchmark
-from recpref.data import Interactions, Sequences, Vocabulary, leave_one_out
+from recpref.data import Sequences, leave_one_out
 from recpref.data.sequences import HeldOut, SequenceSplit
 
 N_ITEMS = 30
 
 
 def _cyclic_split(n_users: int = 120, seed: int = 0) -> SequenceSplit:
-    """Each user walks the catalogue in steps of +1 (mod N_ITEMS) from a random start, 6 to 10
-    events: the next item is always the last one + 1."""
-    rng = np.random.default_rng(seed)
-    users, items, times = [], [], []
-    for u in range(n_users):
-        start, length = int(rng.integers(N_ITEMS)), int(rng.integers(6, 11))
-        for t in range(length):
-            users.append(f"u{u}")
-            items.append(f"i{(start + t) % N_ITEMS}")
-            times.append(float(t))
-    vocab = Vocabulary(np.array([f"i{j}" for j in range(N_ITEMS)], dtype=object))
-    data = Interactions.from_raw(users, items, timestamps=np.asarray(times), item_vocab=vocab)
-    return leave_one_out(Sequences.from_interactions(data))
+    """Each user walks the catalogue in steps of +1 (mod N_ITEMS): the next item is the last + 1."""
+    return leave_one_out(Sequences.from_interactions(cyclic_interactions(n_users, seed, n_items=N_ITEMS)))
 
 
 class NextItemOracle:

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import cyclic_interactions
+
 from recpref.benchmarking.sequence_harness import RecprefSequenceRunner
-from recpref.data import Interactions, Sequences, Vocabulary, comirec_split, leave_one_out
+from recpref.data import Sequences, comirec_split, leave_one_out
 from recpref.evaluation import evaluate
 from recpref.models import HistoryModel
 from recpref.modules.sequence import evaluation_mask
@@ -22,17 +24,7 @@ SMALL = {"model": "mean", "dim": 8, "max_len": 6, "batch_size": 32, "steps_per_e
 
 
 def _cyclic(n_users: int = 60, seed: int = 0) -> Sequences:
-    rng = np.random.default_rng(seed)
-    users, items, times = [], [], []
-    for u in range(n_users):
-        start, length = int(rng.integers(N_ITEMS)), int(rng.integers(6, 11))
-        for t in range(length):
-            users.append(f"u{u}")
-            items.append(f"i{(start + t) % N_ITEMS}")
-            times.append(float(t))
-    vocab = Vocabulary(np.array([f"i{j}" for j in range(N_ITEMS)], dtype=object))
-    return Sequences.from_interactions(Interactions.from_raw(users, items, timestamps=np.asarray(times),
-                                                             item_vocab=vocab))
+    return Sequences.from_interactions(cyclic_interactions(n_users, seed, n_items=N_ITEMS))
 
 
 def test_validation_users_are_ranked_from_their_own_input_histories() -> None:
