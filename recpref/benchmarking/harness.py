@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from recpref.benchmarking.base import Runner, RunResult
 from recpref.data import Split
 from recpref.evaluation import evaluate
+from recpref.evaluation.protocol import EvalResult
 
 
 def run_benchmark(
@@ -32,6 +33,23 @@ def run_benchmark(
     ``on_result(row)`` after it is scored (progress lines). A runner that
     raises gets a row with ``error`` set (the traceback's last line) unless ``raise_errors``.
     """
+    return run_rows(runners, lambda runner: runner.fit(split.train, seed),
+                    lambda runner: evaluate(runner.score_all, split.train, split.test, k=k, metrics=metrics),
+                    on_start=on_start, on_result=on_result, raise_errors=raise_errors)
+
+
+R = TypeVar("R", bound=Any)
+
+
+def run_rows(runners: Sequence[R], fit: Callable[[R], object], score: Callable[[R], EvalResult], *,
+             extra_params: Callable[[R], dict[str, Any]] | None = None,
+             on_start: Callable[[str, int], None] | None = None,
+             on_result: Callable[[RunResult], None] | None = None, raise_errors: bool = False) -> list[RunResult]:
+    """The row loop every harness shares: for each runner, ``on_start(name, index)``, its
+    ``warmup()`` (if any) outside the clock, ``fit(runner)`` timed as ``train_seconds``,
+    ``score(runner)`` timed as ``eval_seconds``, the row (params = ``runner.params()`` plus
+    ``extra_params(runner)``) and ``on_result(row)``. A runner that raises gets a row with
+    ``error`` = the exception's last line, unless ``raise_errors``."""
     results: list[RunResult] = []
     for index, runner in enumerate(runners):
         if on_start is not None:
@@ -41,12 +59,13 @@ def run_benchmark(
             warmup()
         t0 = time.perf_counter()
         try:
-            runner.fit(split.train, seed)
+            fit(runner)
             train_s = time.perf_counter() - t0
             t1 = time.perf_counter()
-            res = evaluate(runner.score_all, split.train, split.test, k=k, metrics=metrics)
+            res = score(runner)
             eval_s = time.perf_counter() - t1
-            row = RunResult(runner.name, runner.tool, res.metrics, train_s, eval_s, runner.params(), res.n_users)
+            params = {**runner.params(), **(extra_params(runner) if extra_params is not None else {})}
+            row = RunResult(runner.name, runner.tool, res.metrics, train_s, eval_s, params, res.n_users)
         except Exception as exc:  # noqa: BLE001 - recorded in the row, re-raised on request
             if raise_errors:
                 raise

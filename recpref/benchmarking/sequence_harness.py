@@ -13,14 +13,13 @@ model and its training, not in split, inputs or metric code.
 from __future__ import annotations
 
 import statistics
-import time
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from recpref.benchmarking.base import RunResult
+from recpref.benchmarking.harness import run_rows
 from recpref.catalog import check_int
 from recpref.data.sequences import HeldOut, Sequences, SequenceSplit
 
@@ -70,7 +69,7 @@ def run_sequence_benchmark(
     runner's per-epoch training times. With ``item_categories`` ((n_items,) category ids) each
     row also gets ``diversity@k`` of the same top-k lists (`evaluate_with_diversity`). A runner
     that raises gets a row with ``error`` set unless ``raise_errors``."""
-    from recpref.evaluation import evaluate, evaluate_with_diversity
+    from recpref.evaluation import EvalResult, evaluate, evaluate_with_diversity
     from recpref.modules.sequence import evaluation_mask
 
     check_int("max_len", max_len, 1)
@@ -79,42 +78,22 @@ def run_sequence_benchmark(
     inputs = split.test.inputs.padded(None, max_len)
     seen = evaluation_mask(split.test.inputs.to_interactions(), mask_history)
     truth = split.test.targets.to_interactions()
-    results: list[RunResult] = []
-    for index, runner in enumerate(runners):
-        if on_start is not None:
-            on_start(runner.name, index)
-        warmup = getattr(runner, "warmup", None)
-        if callable(warmup):
-            warmup()
-        t0 = time.perf_counter()
-        try:
-            runner.fit(split.train, split.valid, seed)
-            train_s = time.perf_counter() - t0
+    def score(runner: SequenceRunner) -> EvalResult:
+        def scorer(users: torch.Tensor) -> torch.Tensor:
+            u = users.cpu()
+            return runner.score_histories(inputs.items[u], inputs.mask[u])
 
-            def scorer(users: torch.Tensor, runner: SequenceRunner = runner) -> torch.Tensor:
-                u = users.cpu()
-                return runner.score_histories(inputs.items[u], inputs.mask[u])
+        if item_categories is None:
+            return evaluate(scorer, seen, truth, k=k, metrics=metrics)
+        return evaluate_with_diversity(scorer, seen, truth, item_categories, k=k, metrics=metrics)
 
-            t1 = time.perf_counter()
-            if item_categories is None:
-                res = evaluate(scorer, seen, truth, k=k, metrics=metrics)
-            else:
-                res = evaluate_with_diversity(scorer, seen, truth, item_categories, k=k, metrics=metrics)
-            eval_s = time.perf_counter() - t1
-            params = dict(runner.params())
-            if runner.epoch_seconds:
-                params["epochs_run"] = len(runner.epoch_seconds)
-                params["epoch_seconds"] = statistics.median(runner.epoch_seconds)
-            row = RunResult(runner.name, runner.tool, res.metrics, train_s, eval_s, params, res.n_users)
-        except Exception as exc:  # noqa: BLE001 - recorded in the row, re-raised on request
-            if raise_errors:
-                raise
-            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            row = RunResult(runner.name, runner.tool, {}, time.perf_counter() - t0, 0.0, runner.params(), 0, last)
-        results.append(row)
-        if on_result is not None:
-            on_result(row)
-    return results
+    def epochs(runner: SequenceRunner) -> dict[str, Any]:
+        if not runner.epoch_seconds:
+            return {}
+        return {"epochs_run": len(runner.epoch_seconds), "epoch_seconds": statistics.median(runner.epoch_seconds)}
+
+    return run_rows(runners, lambda runner: runner.fit(split.train, split.valid, seed), score, extra_params=epochs,
+                    on_start=on_start, on_result=on_result, raise_errors=raise_errors)
 
 
 class RecprefSequenceRunner:
