@@ -17,6 +17,7 @@ import numpy.typing as npt
 import polars as pl
 import torch
 
+from recpref.catalog import SEQUENCE_MODELS
 from recpref.data import Interactions
 from recpref.models import Encoder, HistoryModel
 from recpref.training.config import (AnyModelConfig, TrainConfig, default_loss, flat_settings, is_sequence_model,
@@ -81,7 +82,7 @@ class Recommender:
     Settings are keywords of `recpref.training.ModelConfig` and of the training family that
     ``loss`` selects (`PairwiseConfig` for bpr/bpo/nbpo/nbpo_exact, `MNARConfig` for
     naive/relmf/snips/dr/wmf/ubpr); each is validated here, naming the setting and its valid
-    values. A sequence model (``model`` mind, comirec-dr, comirec-sa, mean, sasrec) takes
+    values. A sequence model (``model`` mind, comirec-dr, comirec-sa, mean, sasrec, hcn) takes
     `SequenceModelConfig` and `SequenceConfig` settings (loss ssm or full), trains on
     interactions with timestamps (each user's time order), recommends for known users from their
     last ``max_len`` training items and, with `recommend_history`, for a new history of raw
@@ -203,16 +204,10 @@ class Recommender:
 
         encoder, train = self._require_fitted()
         if not isinstance(encoder, HistoryModel):
-            raise TypeError(f"recommend_history needs a sequence model (mind, comirec-dr, comirec-sa, mean, sasrec); "
+            raise TypeError(f"recommend_history needs a sequence model ({', '.join(SEQUENCE_MODELS)}); "
                             f"this recommender's model is {self.config.model.model!r}")
         _check_k(k, train.n_items)
-        raw = _as_id_array(item_ids, what="item_ids")
-        try:
-            items = np.asarray(train.item_vocab.index(raw, what="item id"), dtype=np.int64)
-        except (KeyError, ValueError) as exc:
-            raise KeyError(f"history: {exc.args[0] if exc.args else exc}; recommend_history takes raw item ids "
-                           "the model was trained on") from None
-        window = torch.from_numpy(items[-encoder.max_len:]).unsqueeze(0)  # (1, T), most recent last
+        items, window = _history_window(train, encoder, item_ids, "recommend_history")
         with torch.no_grad():
             scores = encoder.score_histories(window, torch.ones_like(window, dtype=torch.bool))
         if torch.isnan(scores).any():
@@ -239,7 +234,7 @@ class Recommender:
     def _sequence_item_emb(self, what: str) -> torch.Tensor:
         encoder, train = self._require_fitted()
         if not isinstance(encoder, HistoryModel):
-            raise TypeError(f"{what} needs a sequence model (mind, comirec-dr, comirec-sa, mean, sasrec); "
+            raise TypeError(f"{what} needs a sequence model ({', '.join(SEQUENCE_MODELS)}); "
                             f"this recommender's model is {self.config.model.model!r}")
         return encoder.sequence.item_emb.weight.detach()[: train.n_items]
 
@@ -273,13 +268,7 @@ class Recommender:
             from recpref.evaluation.diversity import check_item_categories
 
             cats = torch.from_numpy(check_item_categories(item_categories, train.n_items))
-        raw = _as_id_array(item_ids, what="item_ids")
-        try:
-            items = np.asarray(train.item_vocab.index(raw, what="item id"), dtype=np.int64)
-        except (KeyError, ValueError) as exc:
-            raise KeyError(f"history: {exc.args[0] if exc.args else exc}; recommend_interests takes raw item ids "
-                           "the model was trained on") from None
-        window = torch.from_numpy(items[-encoder.max_len:]).unsqueeze(0)  # (1, T), most recent last
+        items, window = _history_window(train, encoder, item_ids, "recommend_interests")
         with torch.no_grad():
             interests = encoder.sequence.interests(window, torch.ones_like(window, dtype=torch.bool))
         if torch.isnan(interests.vectors).any():
@@ -361,3 +350,17 @@ def _as_id_array(user_ids: Any, what: str = "user_ids") -> np.ndarray:
     if raw.ndim != 1 or raw.size == 0:
         raise ValueError(f"{what} must be a raw id or a non-empty 1-D sequence of raw ids")
     return raw
+
+
+def _history_window(train: Interactions, encoder: HistoryModel, item_ids: Any,
+                    method: str) -> tuple[np.ndarray, torch.Tensor]:
+    """A new history of raw item ids (oldest first) -> (its item indices (n,), the (1, T) window of
+    its last ``max_len``); an id the model was not trained on raises ``KeyError`` naming it and
+    ``method``."""
+    raw = _as_id_array(item_ids, what="item_ids")
+    try:
+        items = np.asarray(train.item_vocab.index(raw, what="item id"), dtype=np.int64)
+    except (KeyError, ValueError) as exc:
+        raise KeyError(f"history: {exc.args[0] if exc.args else exc}; {method} takes raw item ids "
+                       "the model was trained on") from None
+    return items, torch.from_numpy(items[-encoder.max_len:]).unsqueeze(0)  # (1, T), most recent last
