@@ -253,3 +253,22 @@ def test_amazon_comirec_script_prints_the_three_tables_and_checks_lambda_zero() 
     bad = subprocess.run([sys.executable, "benchmarks/amazon_comirec.py", "--k-sweep", "0"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--k-sweep: distinct integers >= 1" in bad.stderr
+
+
+def test_hcn_coarse_rank_script_prints_the_retriever_and_the_reranked_rows() -> None:
+    import data_loaders
+    from data_loaders._core import DatasetNotFoundError
+
+    try:
+        data_loaders.load("amazon-beauty", verify=False)
+    except DatasetNotFoundError:
+        pytest.skip("amazon-beauty not staged; set RECPREF_DATA_DIR to the shared datasets directory")
+    text = _run(["benchmarks/hcn_coarse_rank.py", "--smoke", "--candidates", "50"])
+    for row in ("| comirec-sa (retriever, full ranking) |", "| hcn (retriever, full ranking) |",
+                "| comirec-sa top-50 re-ranked by hcn, attention pooling |",
+                "| comirec-sa top-50 re-ranked by hcn, max pooling |"):
+        assert row in text
+    assert "recall@50 of the comirec-sa retriever (the re-rankers' ceiling)" in text
+    bad = subprocess.run([sys.executable, "benchmarks/hcn_coarse_rank.py", "--candidates", "0"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--candidates must be >= 1" in bad.stderr
