@@ -19,6 +19,11 @@ on it; the defaults use one thread for torch and faiss.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
 import statistics
 import time
 from collections.abc import Callable
@@ -112,6 +117,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} commit {commit}; {platform.machine()}, "
+          f"{os.cpu_count()} CPU cores, torch {torch.__version__}, faiss {faiss.__version__}; load "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n# $ .venv/bin/python {' '.join(sys.argv)}", flush=True)
     for kind in args.data:
         run(kind, args)
 
