@@ -158,8 +158,9 @@ class SequenceEncoder(nn.Module):
         its last w columns only. Exact: after left alignment the dropped columns are pads, and
         positions count back from the most recent item, so a row's interests do not depend on
         how many pad columns precede it (the padding-invariance the tests check per model).
-        Histories are mostly short (Amazon Beauty: 17% of a 50-column window is real on
-        average), so this skips most of the work on pads. One host sync (the bucket sizes);
+        Histories are mostly short (Amazon Beauty's training sequences average 6.9 items against
+        a 50-item window), so this skips most of the work on pads (docs/benchmarks.md, "Sequence
+        models: seconds per training epoch"). One host sync (the bucket sizes);
         rows are encoded in one pass when buckets would not save a quarter of the columns."""
         b, t = ids.shape
         if t < 4 or b < 2:
