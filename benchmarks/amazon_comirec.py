@@ -65,6 +65,7 @@ from data_loaders.sequences import item_categories
 from recpref.benchmarking.base import RunResult
 from recpref.benchmarking.sequence_harness import RecprefSequenceRunner, SequenceRunner, run_sequence_benchmark
 from recpref.data import Sequences, comirec_split
+from sequence_cli import check_at_least_one, known_names
 
 RECPREF = ("mean", "sasrec", "mind", "comirec-dr", "comirec-sa", "hcn")
 MULTI_INTEREST = ("mind", "comirec-dr", "comirec-sa", "hcn")
@@ -197,10 +198,7 @@ def _ints(text: str, flag: str, parser: argparse.ArgumentParser, low: int) -> li
 
 
 def _names(text: str, flag: str, parser: argparse.ArgumentParser, choices: tuple[str, ...]) -> list[str]:
-    names = text.split(",")
-    unknown = sorted(set(names) - set(choices))
-    if unknown:
-        parser.error(f"{flag}: unknown {unknown}; choices {', '.join(choices)}")
+    names = known_names(parser, flag, text, choices)
     if len(set(names)) != len(names):
         parser.error(f"{flag}: a name is repeated in {text!r}")
     return names
@@ -232,9 +230,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = _names(args.rows, "--rows", parser, RECPREF)
     seeds = _ints(args.seeds, "--seeds", parser, 0)
-    for name in ("epochs", "patience", "rechub_epochs", "dim", "max_len", "batch_size", "n_neg", "min_history"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
+    check_at_least_one(parser, args, ("epochs", "patience", "rechub_epochs", "dim", "max_len", "batch_size", "n_neg",
+                                      "min_history"))
     if not (args.lr > 0 and math.isfinite(args.lr)):
         parser.error(f"--lr must be > 0; got {args.lr}")
     ks = [] if args.k_sweep == "none" else _ints(args.k_sweep, "--k-sweep", parser, 1)

@@ -47,6 +47,7 @@ import data_loaders
 from recpref.benchmarking.base import RunResult
 from recpref.benchmarking.sequence_harness import RecprefSequenceRunner, SequenceRunner, run_sequence_benchmark
 from recpref.data import Sequences, leave_one_out
+from sequence_cli import check_at_least_one, known_names
 
 PUBLISHED = {  # TIGER paper (Rajput et al., NeurIPS 2023) Table 1; R@5 / R@10 / N@5 / N@10 (methods.md 3.3b)
     "amazon-beauty": {"SASRec": (0.0387, 0.0605, 0.0249, 0.0318), "GRU4Rec": (0.0164, 0.0283, 0.0099, 0.0137),
@@ -110,19 +111,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
-    rows = args.rows.split(",")
-    unknown = sorted(set(rows) - set(ROWS))
-    if unknown:
-        parser.error(f"--rows: unknown {unknown}; choices {', '.join(ROWS)}")
+    rows = known_names(parser, "--rows", args.rows, ROWS)
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.error(f"--seeds: comma-separated integers; got {args.seeds!r}")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         parser.error(f"--device must be cpu or cuda[:n]; got {args.device!r}")
-    for name in ("epochs", "rechub_epochs", "patience", "dim", "max_len", "batch_size", "n_neg"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
+    check_at_least_one(parser, args, ("epochs", "rechub_epochs", "patience", "dim", "max_len", "batch_size", "n_neg"))
     if not args.lr > 0:
         parser.error(f"--lr must be > 0; got {args.lr}")
     ds = data_loaders.load(args.dataset)

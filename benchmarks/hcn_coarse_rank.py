@@ -35,6 +35,7 @@ from recpref.data import Sequences, leave_one_out
 from recpref.evaluation import evaluate
 from recpref.models import rerank
 from recpref.modules.sequence import evaluation_mask
+from sequence_cli import check_at_least_one
 
 RETRIEVERS = ("comirec-sa", "comirec-dr", "mind", "mean", "sasrec")
 
@@ -48,9 +49,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
-    for name in ("candidates", "epochs"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1; got {getattr(args, name)}")
+    check_at_least_one(parser, args, ("candidates", "epochs"))
     ds = data_loaders.load(args.dataset)
     seqs = Sequences.from_interactions(ds.interactions)
     if args.smoke:

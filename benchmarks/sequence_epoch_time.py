@@ -38,6 +38,7 @@ import data_loaders
 from recpref.benchmarking.sequence_harness import RecprefSequenceRunner, SequenceRunner, run_sequence_benchmark
 from recpref.data import Sequences, leave_one_out
 from recpref.models import SequenceEncoder
+from sequence_cli import check_at_least_one, known_names
 
 RECPREF = ("sasrec", "sasrec-nobuckets", "sasrec-full", "comirec-sa", "comirec-dr", "mind", "mean", "hcn")
 RECBOLE = ("SASRec", "GRU4Rec", "SINE")
@@ -117,13 +118,8 @@ def main() -> None:
     parser.add_argument("--n-neg", type=int, default=1000, help="recpref rows but *-full: shared pool size")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
-    rows = args.rows.split(",")
-    unknown = sorted(set(rows) - set(ROWS))
-    if unknown:
-        parser.error(f"--rows: unknown {unknown}; choices {', '.join(ROWS)}")
-    for name in ("epochs", "dim", "max_len", "batch_size", "n_neg"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
+    rows = known_names(parser, "--rows", args.rows, ROWS)
+    check_at_least_one(parser, args, ("epochs", "dim", "max_len", "batch_size", "n_neg"))
     per_row = {}
     for item in args.row_epochs:
         key, _, value = item.partition("=")
