@@ -12,6 +12,7 @@ from recpref.evaluation.metrics import (
     ranking_metrics,
 )
 from recpref.evaluation.protocol import EvalResult, evaluate
+from recpref.evaluation.ranked_lists import RankedListResult, evaluate_ranked_lists
 from recpref.evaluation.ranking import canonical_topk, topk_unseen
 
 __all__ = [
@@ -20,11 +21,13 @@ __all__ = [
     "RANKING_METRICS",
     "EvalResult",
     "MetricName",
+    "RankedListResult",
     "Scorer",
     "canonical_topk",
     "diversity",
     "evaluate",
     "evaluate_candidates",
+    "evaluate_ranked_lists",
     "evaluate_with_diversity",
     "gini_index",
     "ranking_metrics",
