@@ -152,8 +152,10 @@ def train_lm(module: LMPreferenceModule, batches: Sequence[TokenBatch | Preferen
     trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, precision=precision,  # type: ignore[arg-type]
                         accumulate_grad_batches=accumulate, logger=False, enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0)
+    device = next(module.model.parameters()).device
     module.model.train()
     trainer.fit(module, train_dataloaders=loader)
+    module.model.to(device)  # Lightning's teardown moves the module to the CPU; generation continues on ``device``
     module.model.eval()
     return module
 
