@@ -2,7 +2,8 @@
 
 Every choice a user can make by name (model, loss, optimiser, sampler, engine, ...) is a
 ``Literal`` here. The implementations register under these names (`recpref.modules.objectives`,
-`recpref.training`, `recpref.benchmarking.registry`); the CLI's ``choices=``, the config
+`recpref.training`, `recpref.benchmarking.registry`; the LLM family, model ``llm``, trains with
+`recpref.llm.sprec.run_sprec`, whose methods are its losses); the CLI's ``choices=``, the config
 validation and the save format all read them from here, so a new name is added once. Tests check
 that every name has an implementation and every implementation a name.
 """
@@ -14,13 +15,15 @@ from typing import Any, Literal, get_args
 
 InteractionModelName = Literal["mf", "lightgcn", "ngcf"]
 SequenceModelName = Literal["mind", "comirec-dr", "comirec-sa", "mean", "sasrec", "hcn"]
-ModelName = Literal["mf", "lightgcn", "ngcf", "mind", "comirec-dr", "comirec-sa", "mean", "sasrec", "hcn"]
+LLMModelName = Literal["llm"]
+ModelName = Literal["mf", "lightgcn", "ngcf", "mind", "comirec-dr", "comirec-sa", "mean", "sasrec", "hcn", "llm"]
 PairwiseLossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau"]
 MNARLossName = Literal["naive", "relmf", "snips", "dr", "wmf", "ubpr"]
 ALSLossName = Literal["als"]
 SequenceLossName = Literal["ssm", "full"]
+LLMLossName = Literal["sft", "dpo-random", "dpo-popular", "sdpo", "sprec"]  # recpref.llm.sprec's methods
 LossName = Literal["bpr", "bpo", "nbpo", "nbpo_exact", "ssm", "ccl", "directau", "naive", "relmf", "snips", "dr", "wmf",
-                   "ubpr", "als", "full"]
+                   "ubpr", "als", "full", "sft", "dpo-random", "dpo-popular", "sdpo", "sprec"]
 OptimizerName = Literal["adam", "sgd", "adagrad", "lazy_adam"]
 LrScheduleName = Literal["constant", "linear"]
 NegativeKind = Literal["uniform", "popularity"]
@@ -35,10 +38,12 @@ ProtocolName = Literal["random", "predefined"]
 MODELS: tuple[str, ...] = get_args(ModelName)
 INTERACTION_MODELS: tuple[str, ...] = get_args(InteractionModelName)
 SEQUENCE_MODELS: tuple[str, ...] = get_args(SequenceModelName)
+LLM_MODELS: tuple[str, ...] = get_args(LLMModelName)
 PAIRWISE_LOSSES: tuple[str, ...] = get_args(PairwiseLossName)
 MNAR_LOSSES: tuple[str, ...] = get_args(MNARLossName)
 ALS_LOSSES: tuple[str, ...] = get_args(ALSLossName)
 SEQUENCE_LOSSES: tuple[str, ...] = get_args(SequenceLossName)
+LLM_LOSSES: tuple[str, ...] = get_args(LLMLossName)
 LOSSES: tuple[str, ...] = get_args(LossName)
 OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
 LR_SCHEDULES: tuple[str, ...] = get_args(LrScheduleName)
@@ -51,8 +56,8 @@ LOCAL_LOSSES: tuple[str, ...] = get_args(LocalLossName)
 PROPENSITIES: tuple[str, ...] = get_args(PropensityKind)
 PROTOCOLS: tuple[str, ...] = get_args(ProtocolName)
 
-assert set(LOSSES) == set(PAIRWISE_LOSSES) | set(MNAR_LOSSES) | set(ALS_LOSSES) | set(SEQUENCE_LOSSES)
-assert set(MODELS) == set(INTERACTION_MODELS) | set(SEQUENCE_MODELS)
+assert set(LOSSES) == set(PAIRWISE_LOSSES) | set(MNAR_LOSSES) | set(ALS_LOSSES) | set(SEQUENCE_LOSSES) | set(LLM_LOSSES)
+assert set(MODELS) == set(INTERACTION_MODELS) | set(SEQUENCE_MODELS) | set(LLM_MODELS)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from recpref import catalog as cat
+from recpref.cli_llm import add_llm_arguments, refuse_llm_flags
 from recpref.cli_sequences import SEQUENCE_FLAGS, add_sequence_arguments, sequence_settings
 
 DEFAULT_MODELS = ["popularity", "random", "implicit-bpr", "implicit-als", "recpref-bpr-mf-fused", "recpref-bpr-mf",
@@ -144,12 +145,13 @@ SGD_FLAGS = ("lr", "patience", "batch_size")
 
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the flags give for --model's and --loss's family; a flag of another family is refused."""
+    refuse_llm_flags(args)
     if args.model in cat.SEQUENCE_MODELS:
         return sequence_settings(args)
     refuse(args, (*SEQUENCE_FLAGS, "mask_history"), f"sequence models ({', '.join(cat.SEQUENCE_MODELS)})",
            f"--model {args.model}")
-    settings: dict[str, Any] = {"model": args.model, "loss": args.loss, "dim": args.dim, "epochs": args.epochs,
-                                "reg": args.reg, "seed": args.seed}
+    settings: dict[str, Any] = {"model": args.model, "loss": args.loss, "epochs": args.epochs,
+                                "reg": args.reg, "seed": args.seed, **({"dim": args.dim} if args.dim is not None else {})}
     mnar = f"MNAR losses ({', '.join(cat.MNAR_LOSSES)})"
     softmax = "softmax-family losses (ssm, ccl, directau)"
     if args.loss in cat.ALS_LOSSES:
@@ -204,6 +206,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from recpref.serving import RecommenderConfig
     from recpref.training.config import POOL_LOSSES, default_loss
 
+    if args.model in cat.LLM_MODELS:
+        from recpref.cli_llm import train_llm
+
+        return train_llm(args)
     if args.loss is None:
         args.loss = default_loss(args.model)
     settings = _train_settings(args)
@@ -272,22 +278,26 @@ def build_parser() -> argparse.ArgumentParser:
                                    "as safetensors + JSON for Recommender.load. Sequence models ("
                                    f"{', '.join(cat.SEQUENCE_MODELS)}) use the leave-one-out protocol of "
                                    "S3-Rec/TIGER on time-ordered data: each user's last item is the test target, "
-                                   "the second-to-last the validation target (full ranking, Recall/NDCG@5,10).")
+                                   "the second-to-last the validation target (full ranking, Recall/NDCG@5,10). "
+                                   "--model llm fine-tunes a causal LM (--base) on next-item prompts (SFT, DPO, "
+                                   "S-DPO or SPRec's self-play DPO: --loss) and scores its generated lists.")
     p.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
     p.add_argument("--root", default=None, help="dataset directory (default $RECPREF_DATA_DIR/<name>)")
     p.add_argument("--model", choices=cat.MODELS, default="mf",
                    help=f"{', '.join(cat.INTERACTION_MODELS)}: random or predefined split (--protocol); sequence "
                         f"models {', '.join(cat.SEQUENCE_MODELS)}: leave-one-out (last item test, second-to-last "
-                        "validation) on time-ordered data such as amazon-beauty")
+                        "validation) on time-ordered data such as amazon-beauty; llm: a causal LM (--base) on "
+                        "sprec-goodreads or ml-100k next-item prompts")
     p.add_argument("--loss", choices=cat.LOSSES, default=None,
                    help=f"default bpr, or ssm for the sequence models (which train with ssm or full); "
-                        f"{'/'.join(cat.MNAR_LOSSES)} learn from MNAR clicks with propensities")
-    p.add_argument("--dim", type=int, default=64, help="embedding size")
+                        f"{'/'.join(cat.MNAR_LOSSES)} learn from MNAR clicks with propensities; "
+                        f"{'/'.join(cat.LLM_LOSSES)} train --model llm (default sprec)")
+    p.add_argument("--dim", type=int, default=None, help="embedding size (default 64; not for --model llm)")
     p.add_argument("--layers", type=int, default=None, help="propagation layers (lightgcn, ngcf; default 3)")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 100; als: ALS sweeps, default 15)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 2048, or 256 for the MNAR losses (small click sets: more steps per epoch), or 128 "
-                        "for the sequence models (ComiRec)")
+                        "for the sequence models (ComiRec), or 4 for --model llm (SFT/DPO and generation batch)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     p.add_argument("--optimizer", choices=cat.OPTIMIZERS, default=None,
                    help="pairwise losses (default adam); lazy_adam: Adam on the rows each step touches (mf with "
@@ -298,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="L2 on the batch's embedding rows (default 0; als: ALS regularization, default 0.01)")
     p.add_argument("--n-neg", type=int, default=None,
                    help="negatives per positive (pairwise losses; default 1); sequence models with ssm: one shared "
-                        "pool of this many per step (default 10 x batch size)")
+                        "pool of this many per step (default 10 x batch size); --model llm: S-DPO's negatives per "
+                        "prompt (--loss sdpo)")
     p.add_argument("--negatives", choices=cat.NEGATIVES, default=None,
                    help="negative proposal (pairwise losses, sequence models with ssm): uniform (default) or "
                         "popularity (count + 1)^0.75; ssm corrects for it (log-Q)")
@@ -319,12 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--k", type=int, nargs="+", default=None,
                    help="cut-offs (default 10 20; 5 10 for the sequence models; 1 3 5 on shown-item test sets such "
-                        "as coat)")
+                        "as coat; --model llm: 1 5 10, those up to --num-beams)")
     p.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto",
                    help="Lightning accelerator (auto takes a visible GPU)")
     p.add_argument("--engine", choices=cat.ENGINES, default=None,
                    help="auto: the fused CPU kernel for MF + BPR/BPO on CPU, Lightning otherwise")
-    p.add_argument("--output", default=None, help="directory to save the trained model into")
+    p.add_argument("--output", default=None,
+                   help="directory to save the trained model into; --model llm: the run directory (LoRA adapter, "
+                        "state.json, results.json; a rerun with the same settings resumes it)")
     p.add_argument("--alpha", type=float, default=None, help="als: confidence 1 + alpha x r (default 1)")
     g = p.add_argument_group("softmax-family losses (ssm, ccl, directau)")
     g.add_argument("--temperature", type=float, default=None,
@@ -349,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of each user's clicks held out to choose the epochs (by SNIPS-DCG), after which "
                         "the model is retrained on all clicks; 0 trains --epochs on all clicks")
     add_sequence_arguments(p)
+    add_llm_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

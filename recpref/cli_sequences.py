@@ -62,7 +62,7 @@ def sequence_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--loss {args.loss} does not train the sequence models; --model {args.model} trains with "
                          f"--loss {' or '.join(cat.SEQUENCE_LOSSES)}")
     settings: dict[str, Any] = {
-        "model": args.model, "loss": args.loss, "dim": args.dim, "seed": args.seed,
+        "model": args.model, "loss": args.loss, "seed": args.seed, **({"dim": args.dim} if args.dim is not None else {}),
         "epochs": 100 if args.epochs is None else args.epochs, "lr": 1e-3 if args.lr is None else args.lr,
         "patience": 10 if args.patience is None else args.patience,
         "batch_size": 128 if args.batch_size is None else args.batch_size, "monitor_k": max(args.k or [5, 10])}

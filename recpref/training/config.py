@@ -243,6 +243,9 @@ def family_for(loss: str, model: str = "mf") -> type[TrainConfig]:
     if loss in cat.SEQUENCE_LOSSES and loss not in cat.PAIRWISE_LOSSES:
         raise ValueError(f"loss {loss!r} trains the sequence models ({', '.join(cat.SEQUENCE_MODELS)}) only; "
                          f"got model {model!r}")
+    if loss in cat.LLM_LOSSES:
+        raise ValueError(f"loss {loss!r} trains the LLM recommender (model llm, recpref.llm.sprec.run_sprec) only; "
+                         f"got model {model!r}")
     return next(cls for cls, losses, _ in _FAMILIES if loss in losses)
 
 
@@ -252,6 +255,9 @@ def default_loss(model: Any) -> str:
 
 
 def _model_config(model: Any) -> type[AnyModelConfig]:
+    if isinstance(model, str) and model in cat.LLM_MODELS:
+        raise ValueError(f"model {model!r} is the LLM recommender: train it with recpref.llm.sprec.run_sprec or "
+                         "`recpref train --model llm`, not through these settings")
     return SequenceModelConfig if is_sequence_model(model) else ModelConfig
 
 
