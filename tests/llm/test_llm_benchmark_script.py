@@ -18,6 +18,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.slow  # about a minute on a quiet machine, several under load; the CLI tests run the same runner
 def test_llm_script_prints_a_row_per_method_and_the_classical_row(tmp_path: Path) -> None:
     out = _run(["--dataset", "ml-100k", "--smoke", "--methods", "sft,sprec", "--sft0-prompts", "4",
                 "--iteration-prompts", "4", "--eval-prompts", "4", "--groundings", "beam", "--rejected-from", "trie",
